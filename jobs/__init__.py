@@ -1,0 +1,1 @@
+"""The Flink jobs: composition roots, operators and the execution environment."""

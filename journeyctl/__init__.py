@@ -1,0 +1,1 @@
+"""The `journeyctl` command line and the typed settings every command shares."""

@@ -1,0 +1,117 @@
+"""`journeyctl`: one command for the things people do with the journey engine.
+
+    journeyctl stack up|down|status     the local Kafka and schema registry
+    journeyctl run relay [--bounded]    the relay job on a local MiniCluster (or the cluster
+                                        that `flink run` submits it to)
+    journeyctl demo                     the stack, sample records, the job, what came out
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from typing import Any
+
+from journeyctl.settings import STACK_SCRIPT, DeliveryMode, Settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    """Environment first, then the flags given on the command line."""
+    overrides: dict[str, Any] = {}
+    base = Settings()
+    if getattr(args, "bootstrap_servers", None):
+        overrides["kafka"] = base.kafka.model_copy(update={"bootstrap_servers": args.bootstrap_servers})
+    flink: dict[str, Any] = {}
+    if getattr(args, "parallelism", None):
+        flink["parallelism"] = args.parallelism
+    if getattr(args, "checkpoint_interval_ms", None):
+        flink["checkpoint_interval_ms"] = args.checkpoint_interval_ms
+    if flink:
+        overrides["flink"] = base.flink.model_copy(update=flink)
+    if getattr(args, "delivery", None):
+        overrides["sink"] = base.sink.model_copy(update={"delivery": DeliveryMode(args.delivery)})
+    relay: dict[str, Any] = {}
+    if getattr(args, "input", None):
+        relay["input"] = args.input
+    if getattr(args, "output", None):
+        relay["output"] = args.output
+    if relay:
+        overrides["relay"] = base.relay.model_copy(update=relay)
+    return base.model_copy(update=overrides) if overrides else base
+
+
+def _add_job_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--bootstrap-servers", help="Kafka bootstrap servers (JOURNEY_KAFKA__BOOTSTRAP_SERVERS)")
+    p.add_argument("--parallelism", type=int, help="operator parallelism (JOURNEY_FLINK__PARALLELISM)")
+    p.add_argument("--checkpoint-interval-ms", type=int,
+                   help="checkpoint interval; outputs become visible on each checkpoint in exactly-once mode")
+    p.add_argument("--delivery", choices=[m.value for m in DeliveryMode],
+                   help="exactly-once (transactions, default) or at-least-once")
+
+
+def cmd_stack(args: argparse.Namespace) -> int:
+    return subprocess.call([sys.executable, str(STACK_SCRIPT), args.action, *args.services])
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if args.job == "relay":
+        from connectors.admin import ensure_topics
+        from jobs.environment import create_environment
+        from jobs.relay import build_pipeline, kafka_connectors
+
+        ensure_topics(settings, [settings.relay.input, settings.relay.output])
+        env = create_environment(settings)
+        sources, sinks = kafka_connectors(settings, bounded=args.bounded)
+        build_pipeline(env, sources, sinks, settings)
+        started = time.monotonic()
+        print(f"relay: {settings.relay.input} -> {settings.relay.output} "
+              f"({settings.sink.delivery.value}, parallelism {settings.flink.parallelism}); "
+              + ("stops at the end of the input" if args.bounded else "Ctrl-C to stop"), flush=True)
+        env.execute(args.job_name or "relay")
+        print(f"relay: finished in {time.monotonic() - started:.1f} s", flush=True)
+        return 0
+    raise SystemExit(f"unknown job {args.job!r}")
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from journeyctl.demo import run_demo
+    return run_demo(_settings(args), records=args.records)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="journeyctl", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("stack", help="start, stop or check the local Kafka and schema registry")
+    s.add_argument("action", choices=["up", "down", "status", "fetch", "env"])
+    s.add_argument("services", nargs="*", help="kafka, registry (default: all)")
+    s.set_defaults(func=cmd_stack)
+
+    r = sub.add_parser("run", help="run a job on a local MiniCluster, or submit it with `flink run -py`")
+    r.add_argument("job", choices=["relay"])
+    r.add_argument("--bounded", action="store_true", help="stop at the offsets that are latest at start")
+    r.add_argument("--input", help="relay: input topic")
+    r.add_argument("--output", help="relay: output topic")
+    r.add_argument("--job-name")
+    _add_job_flags(r)
+    r.set_defaults(func=cmd_run)
+
+    d = sub.add_parser("demo", help="start the stack, write sample records, run the job, show the output")
+    d.add_argument("--records", type=int, default=20)
+    _add_job_flags(d)
+    d.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    rc: int = args.func(args)
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,156 @@
+"""Typed settings for every command and job, read from the environment and CLI flags.
+
+Environment variables use the prefix ``JOURNEY_`` and ``__`` between levels, for example
+``JOURNEY_KAFKA__BOOTSTRAP_SERVERS=broker:9092`` or ``JOURNEY_FLINK__PARALLELISM=4``.
+The defaults point at the local stack that ``make stack-up`` starts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from enum import StrEnum
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO = Path(__file__).resolve().parent.parent
+STACK_SCRIPT = REPO / "deploy" / "local" / "stack.py"
+
+
+class DeliveryMode(StrEnum):
+    #: Kafka transactions committed on checkpoints; consumers read with read_committed.
+    EXACTLY_ONCE = "exactly-once"
+    #: Flushed on checkpoints, written at once; receivers dedupe on action_id.
+    AT_LEAST_ONCE = "at-least-once"
+
+
+class KafkaSettings(BaseModel):
+    bootstrap_servers: str = "127.0.0.1:9092"
+    #: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_ca_location: str | None = None
+    #: For topics the project creates (outputs, dead letters); 1 suits the local single broker.
+    topic_partitions: int = 2
+    topic_replication_factor: int = 1
+    #: Any further client properties, passed as they are to every producer, consumer and admin.
+    extra: dict[str, str] = Field(default_factory=dict)
+
+    def client_properties(self) -> dict[str, str]:
+        """Properties in the Java client's names, understood by librdkafka as well."""
+        props: dict[str, str] = {"bootstrap.servers": self.bootstrap_servers,
+                                 "security.protocol": self.security_protocol}
+        if self.sasl_mechanism:
+            props["sasl.mechanism"] = self.sasl_mechanism
+        if self.ssl_ca_location:
+            props["ssl.ca.location"] = self.ssl_ca_location
+        props.update(self.extra)
+        return props
+
+    def java_properties(self) -> dict[str, str]:
+        props = {k: v for k, v in self.client_properties().items() if k != "ssl.ca.location"}
+        if self.ssl_ca_location:
+            props["ssl.truststore.type"] = "PEM"
+            props["ssl.truststore.location"] = self.ssl_ca_location
+        if self.sasl_mechanism and self.sasl_username is not None:
+            module = ("org.apache.kafka.common.security.plain.PlainLoginModule"
+                      if self.sasl_mechanism == "PLAIN"
+                      else "org.apache.kafka.common.security.scram.ScramLoginModule")
+            pw = self.sasl_password.get_secret_value() if self.sasl_password else ""
+            props["sasl.jaas.config"] = (f'{module} required username="{self.sasl_username}" '
+                                         f'password="{pw}";')
+        return props
+
+    def librdkafka_properties(self) -> dict[str, str]:
+        props = self.client_properties()
+        if self.sasl_username is not None:
+            props["sasl.username"] = self.sasl_username
+            props["sasl.password"] = self.sasl_password.get_secret_value() if self.sasl_password else ""
+        return props
+
+
+class RegistrySettings(BaseModel):
+    #: Confluent-compatible API; Apicurio serves it under /apis/ccompat/v7.
+    url: str = "http://127.0.0.1:8081/apis/ccompat/v7"
+    basic_auth_user: str | None = None
+    basic_auth_password: SecretStr | None = None
+
+    def client_config(self) -> dict[str, Any]:
+        conf: dict[str, Any] = {"url": self.url}
+        if self.basic_auth_user is not None:
+            pw = self.basic_auth_password.get_secret_value() if self.basic_auth_password else ""
+            conf["basic.auth.user.info"] = f"{self.basic_auth_user}:{pw}"
+        return conf
+
+
+class FlinkSettings(BaseModel):
+    parallelism: int = 2
+    #: The floor on action latency in exactly-once mode: outputs become visible on commit.
+    checkpoint_interval_ms: int = 1000
+    checkpoint_dir: str = str(REPO / ".stack" / "checkpoints")
+    state_backend: str = "rocksdb"
+    restart_attempts: int = 3
+    restart_delay_ms: int = 2000
+    #: Extra jars (connector, metrics); empty = the ones `stack.py fetch` put in the cache.
+    jars: list[str] = Field(default_factory=list)
+    #: Extra Flink configuration keys, passed as they are.
+    extra: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("parallelism")
+    @classmethod
+    def _positive(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError("parallelism must be at least 1")
+        return v
+
+
+class SinkSettings(BaseModel):
+    delivery: DeliveryMode = DeliveryMode.EXACTLY_ONCE
+    #: Unique per job on a cluster and stable across restarts, or lingering transactions block readers.
+    transactional_id_prefix: str = "journey-engine"
+    #: Below the broker's transaction.max.timeout.ms (15 min by default) or the job fails at start.
+    transaction_timeout_ms: int = 600_000
+
+
+class RelayTopics(BaseModel):
+    input: str = "clickstream"
+    output: str = "clickstream.relayed"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="JOURNEY_", env_nested_delimiter="__", extra="forbid")
+
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    registry: RegistrySettings = Field(default_factory=RegistrySettings)
+    flink: FlinkSettings = Field(default_factory=FlinkSettings)
+    sink: SinkSettings = Field(default_factory=SinkSettings)
+    relay: RelayTopics = Field(default_factory=RelayTopics)
+    consumer_group: str = "journey-engine"
+
+    def resolved_jars(self) -> list[str]:
+        return self.flink.jars or local_stack_jars()
+
+
+@cache
+def local_stack_paths() -> dict[str, Any]:
+    """Where the local stack keeps its cache and logs, as deploy/local/stack.py reports them."""
+    out = subprocess.run([sys.executable, str(STACK_SCRIPT), "paths"], capture_output=True, text=True,
+                         check=True, env=os.environ.copy())
+    paths: dict[str, Any] = json.loads(out.stdout)
+    return paths
+
+
+def local_stack_jars() -> list[str]:
+    jars: list[str] = local_stack_paths()["flink_jars"]
+    if not jars:
+        raise RuntimeError("The Flink Kafka connector jar is not in the cache: run `make setup` "
+                           "(or `python3 deploy/local/stack.py fetch`), or set JOURNEY_FLINK__JARS.")
+    return jars

@@ -1,0 +1,1 @@
+"""The journey engine (pure Python, no Flink) and the journey definitions it runs."""
