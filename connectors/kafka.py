@@ -42,24 +42,27 @@ class KafkaBytesSource:
     bounded: bool = False
 
     def __call__(self, env: StreamExecutionEnvironment) -> DataStream:
-        builder = (KafkaSource.builder()
-                   .set_bootstrap_servers(self.settings.kafka.bootstrap_servers)
-                   .set_topics(*self.topics)
-                   .set_group_id(self.settings.consumer_group)
-                   .set_starting_offsets(KafkaOffsetsInitializer.committed_offsets(
-                       KafkaOffsetResetStrategy.EARLIEST))
-                   .set_value_only_deserializer(ByteArraySchema())
-                   # Only committed records of upstream transactional producers are inputs.
-                   .set_property("isolation.level", "read_committed")
-                   .set_property("partition.discovery.interval.ms", "10000"))
+        builder = (
+            KafkaSource.builder()
+            .set_bootstrap_servers(self.settings.kafka.bootstrap_servers)
+            .set_topics(*self.topics)
+            .set_group_id(self.settings.consumer_group)
+            .set_starting_offsets(
+                KafkaOffsetsInitializer.committed_offsets(KafkaOffsetResetStrategy.EARLIEST)
+            )
+            .set_value_only_deserializer(ByteArraySchema())
+            # Only committed records of upstream transactional producers are inputs.
+            .set_property("isolation.level", "read_committed")
+            .set_property("partition.discovery.interval.ms", "10000")
+        )
         for k, v in self.settings.kafka.java_properties().items():
             if k != "bootstrap.servers":
                 builder.set_property(k, v)
         if self.bounded:
             builder.set_bounded(KafkaOffsetsInitializer.latest())
-        return (env.from_source(builder.build(), WatermarkStrategy.no_watermarks(), self.name,
-                                type_info=BYTES)
-                .uid(f"source-{self.name}"))
+        return env.from_source(
+            builder.build(), WatermarkStrategy.no_watermarks(), self.name, type_info=BYTES
+        ).uid(f"source-{self.name}")
 
 
 @dataclass(frozen=True)
@@ -71,14 +74,18 @@ class KafkaBytesSink:
     name: str
 
     def build(self) -> KafkaSink:
-        serializer = (KafkaRecordSerializationSchema.builder()
-                      .set_topic(self.topic)
-                      .set_value_serialization_schema(ByteArraySchema())
-                      .build())
+        serializer = (
+            KafkaRecordSerializationSchema.builder()
+            .set_topic(self.topic)
+            .set_value_serialization_schema(ByteArraySchema())
+            .build()
+        )
         sink = self.settings.sink
-        builder = (KafkaSink.builder()
-                   .set_bootstrap_servers(self.settings.kafka.bootstrap_servers)
-                   .set_record_serializer(serializer))
+        builder = (
+            KafkaSink.builder()
+            .set_bootstrap_servers(self.settings.kafka.bootstrap_servers)
+            .set_record_serializer(serializer)
+        )
         for k, v in self.settings.kafka.java_properties().items():
             if k != "bootstrap.servers":
                 builder.set_property(k, v)

@@ -13,9 +13,9 @@ from pyflink.datastream import StreamExecutionEnvironment
 from journeyctl.settings import Settings
 
 
-def flink_configuration(settings: Settings) -> Configuration:
+def flink_config_values(settings: Settings) -> dict[str, str]:
+    """The job's Flink configuration as plain keys, so it can be checked without a JVM."""
     f = settings.flink
-    conf = Configuration()
     values = {
         # Process mode costs 5-10x more per keyed record on these machines (docs/pyflink-performance.md).
         "python.execution-mode": "thread",
@@ -34,7 +34,12 @@ def flink_configuration(settings: Settings) -> Configuration:
         "restart-strategy.fixed-delay.delay": f"{f.restart_delay_ms} ms",
     }
     values.update(f.extra)
-    for k, v in values.items():
+    return values
+
+
+def flink_configuration(settings: Settings) -> Configuration:
+    conf = Configuration()
+    for k, v in flink_config_values(settings).items():
         conf.set_string(k, v)
     return conf
 

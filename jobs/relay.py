@@ -37,8 +37,9 @@ class CountingIdentity(MapFunction):  # type: ignore[misc]
         return value
 
 
-def build_pipeline(env: StreamExecutionEnvironment, sources: RelaySources, sinks: RelaySinks,
-                   settings: Settings) -> DataStream:
+def build_pipeline(
+    env: StreamExecutionEnvironment, sources: RelaySources, sinks: RelaySinks, settings: Settings
+) -> DataStream:
     stream = sources.input(env)
     relayed = stream.map(CountingIdentity(), output_type=BYTES).uid("relay-map").name("relay")
     sinks.output(relayed)
@@ -47,5 +48,7 @@ def build_pipeline(env: StreamExecutionEnvironment, sources: RelaySources, sinks
 
 def kafka_connectors(settings: Settings, bounded: bool = False) -> tuple[RelaySources, RelaySinks]:
     topics = settings.relay
-    return (RelaySources(KafkaBytesSource(settings, (topics.input,), "relay-input", bounded=bounded)),
-            RelaySinks(KafkaBytesSink(settings, topics.output, "relay-output")))
+    return (
+        RelaySources(KafkaBytesSource(settings, (topics.input,), "relay-input", bounded=bounded)),
+        RelaySinks(KafkaBytesSink(settings, topics.output, "relay-output")),
+    )

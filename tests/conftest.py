@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from journeyctl.settings import Settings
+from tests.stack import StackAddresses, test_stack
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[StackAddresses]:
+    """Kafka and the schema registry, started once per test session (or reused if running)."""
+    with test_stack() as addresses:
+        yield addresses
+
+
+@pytest.fixture
+def settings(stack: StackAddresses, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Settings pointing at the test stack, with a checkpoint folder and consumer group of their own."""
+    base = Settings()
+    return base.model_copy(
+        update={
+            "kafka": base.kafka.model_copy(update={"bootstrap_servers": stack.bootstrap_servers}),
+            "registry": base.registry.model_copy(update={"url": stack.registry_url}),
+            "flink": base.flink.model_copy(
+                update={"parallelism": 2, "checkpoint_dir": str(tmp_path_factory.mktemp("checkpoints"))}
+            ),
+            "sink": base.sink.model_copy(update={"transactional_id_prefix": f"test-{uuid.uuid4().hex[:8]}"}),
+            "consumer_group": f"test-{uuid.uuid4().hex[:8]}",
+        }
+    )
+
+
+@pytest.fixture
+def unique() -> Callable[[str], str]:
+    """Topic and subject names of this test alone, so tests never see each other's records."""
+    run = uuid.uuid4().hex[:8]
+    return lambda name: f"{name}-{run}"

@@ -1,0 +1,61 @@
+"""Producing and reading back records in tests, the way a downstream consumer would."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterable
+
+from confluent_kafka import Consumer, Message, Producer
+
+from journeyctl.settings import Settings
+
+
+def produce(settings: Settings, topic: str, records: Iterable[tuple[bytes | None, bytes | None]]) -> int:
+    producer = Producer({**settings.kafka.librdkafka_properties(), "enable.idempotence": True})
+    n = 0
+    for key, value in records:
+        producer.produce(topic, key=key, value=value)
+        n += 1
+        if n % 10_000 == 0:
+            producer.flush(30)
+    remaining = producer.flush(30)
+    assert remaining == 0, f"{remaining} records were not acknowledged by the broker"
+    return n
+
+
+def read_committed(
+    settings: Settings, topic: str, expected: int, timeout_s: float = 60.0, settle_s: float = 2.0
+) -> list[Message]:
+    """Every committed record of a topic from the start; waits for `expected`, then a little more
+    so that duplicates beyond `expected` would be seen too."""
+    consumer = Consumer(
+        {
+            **settings.kafka.librdkafka_properties(),
+            "group.id": f"reader-{uuid.uuid4()}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+            "isolation.level": "read_committed",
+        }
+    )
+    consumer.subscribe([topic])
+    got: list[Message] = []
+    deadline = time.monotonic() + timeout_s
+    settle_until: float | None = None
+    try:
+        while time.monotonic() < deadline:
+            if len(got) >= expected:
+                settle_until = settle_until or time.monotonic() + settle_s
+                if time.monotonic() >= settle_until:
+                    break
+            msg = consumer.poll(0.2)
+            if msg is None:
+                continue
+            if msg.error() is not None:
+                if msg.error().code() == -191:  # _PARTITION_EOF
+                    continue
+                raise AssertionError(f"consumer error on {topic}: {msg.error()}")
+            got.append(msg)
+    finally:
+        consumer.close()
+    return got

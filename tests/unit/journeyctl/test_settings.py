@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from journeyctl.settings import DeliveryMode, Settings
+
+
+def test_defaults_point_at_the_local_stack_and_exactly_once() -> None:
+    s = Settings()
+    assert s.kafka.bootstrap_servers == "127.0.0.1:9092"
+    assert s.registry.url.endswith("/apis/ccompat/v7")
+    assert s.sink.delivery is DeliveryMode.EXACTLY_ONCE
+    # below the broker's default transaction.max.timeout.ms of 15 min
+    assert s.sink.transaction_timeout_ms < 900_000
+
+
+def test_nested_environment_variables_override(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JOURNEY_KAFKA__BOOTSTRAP_SERVERS", "broker-1:9093")
+    monkeypatch.setenv("JOURNEY_FLINK__PARALLELISM", "4")
+    monkeypatch.setenv("JOURNEY_SINK__DELIVERY", "at-least-once")
+    s = Settings()
+    assert s.kafka.bootstrap_servers == "broker-1:9093"
+    assert s.flink.parallelism == 4
+    assert s.sink.delivery is DeliveryMode.AT_LEAST_ONCE
+
+
+def test_a_bad_value_names_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JOURNEY_FLINK__PARALLELISM", "0")
+    with pytest.raises(ValidationError, match="parallelism"):
+        Settings()
+
+
+def test_sasl_and_tls_pass_through_to_java_and_librdkafka(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JOURNEY_KAFKA__SECURITY_PROTOCOL", "SASL_SSL")
+    monkeypatch.setenv("JOURNEY_KAFKA__SASL_MECHANISM", "SCRAM-SHA-512")
+    monkeypatch.setenv("JOURNEY_KAFKA__SASL_USERNAME", "journeys")
+    monkeypatch.setenv("JOURNEY_KAFKA__SASL_PASSWORD", "s3cret")
+    monkeypatch.setenv("JOURNEY_KAFKA__SSL_CA_LOCATION", "/etc/ssl/ca.pem")
+    s = Settings()
+    java = s.kafka.java_properties()
+    assert java["security.protocol"] == "SASL_SSL"
+    assert 'ScramLoginModule required username="journeys" password="s3cret";' in java["sasl.jaas.config"]
+    assert java["ssl.truststore.location"] == "/etc/ssl/ca.pem"
+    rd = s.kafka.librdkafka_properties()
+    assert rd["sasl.username"] == "journeys" and rd["sasl.password"] == "s3cret"
+    assert rd["ssl.ca.location"] == "/etc/ssl/ca.pem"
+    assert "s3cret" not in repr(s), "secrets must not show in logs"
+
+
+def test_registry_basic_auth(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JOURNEY_REGISTRY__BASIC_AUTH_USER", "svc")
+    monkeypatch.setenv("JOURNEY_REGISTRY__BASIC_AUTH_PASSWORD", "pw")
+    assert Settings().registry.client_config()["basic.auth.user.info"] == "svc:pw"
+
+
+def test_unknown_top_level_keys_are_refused() -> None:
+    with pytest.raises(ValidationError):
+        Settings(kafak={"bootstrap_servers": "x"})  # type: ignore[call-arg]
