@@ -124,6 +124,46 @@ class SinkSettings(BaseModel):
     transaction_timeout_ms: int = 600_000
 
 
+CDC_TABLES = (
+    "inventory.products",
+    "inventory.stores",
+    "inventory.stock_levels",
+    "orders.orders",
+    "orders.shipments",
+    "crm.customers",
+    "crm.consents",
+    "support.tickets",
+    "onboarding.applications",
+)
+
+
+class TopicSettings(BaseModel):
+    """Topic names of CONTRACTS.md; each is a default that can be overridden."""
+
+    clickstream: str = "clickstream"
+    channel_feedback: str = "channel-feedback"
+    journey_events: str = "journey-events"
+    dead_letter: str = "dead-letter"
+    actions: dict[str, str] = Field(
+        default_factory=lambda: {ch: f"actions.{ch}" for ch in ("email", "sms", "push", "in_app")}
+    )
+    #: `<system>.<table>` -> topic; Debezium writes `<topic.prefix>.<schema>.<table>`
+    cdc: dict[str, str] = Field(
+        default_factory=lambda: {t: f"{t.split('.')[0]}.public.{t.split('.')[1]}" for t in CDC_TABLES}
+    )
+
+    def inputs(self) -> list[str]:
+        return [self.clickstream, self.channel_feedback, *self.cdc.values()]
+
+    def outputs(self) -> list[str]:
+        return [*self.actions.values(), self.journey_events, self.dead_letter]
+
+
+class DecodeSettings(BaseModel):
+    #: values above this go to the dead-letter topic (truncated to it there) instead of the engine
+    max_value_bytes: int = 512 * 1024
+
+
 class RelayTopics(BaseModel):
     input: str = "clickstream"
     output: str = "clickstream.relayed"
@@ -136,6 +176,8 @@ class Settings(BaseSettings):
     registry: RegistrySettings = Field(default_factory=RegistrySettings)
     flink: FlinkSettings = Field(default_factory=FlinkSettings)
     sink: SinkSettings = Field(default_factory=SinkSettings)
+    topics: TopicSettings = Field(default_factory=TopicSettings)
+    decode: DecodeSettings = Field(default_factory=DecodeSettings)
     relay: RelayTopics = Field(default_factory=RelayTopics)
     consumer_group: str = "journey-engine"
 

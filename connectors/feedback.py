@@ -1,0 +1,33 @@
+"""`channel-feedback` records: Avro (schemas/channel_feedback.avsc) or the same fields as JSON."""
+
+from __future__ import annotations
+
+import orjson
+
+from connectors import columns as c
+from connectors.avro import SchemaSource, decode, is_wire_format
+from connectors.errors import BadEnvelope, MalformedJson
+from journeys import events as ev
+
+
+def decode_feedback(value: bytes, schemas: SchemaSource) -> ev.ChannelFeedback:
+    """`channel-feedback`: Avro (our schema) or the same fields as JSON."""
+    if is_wire_format(value):
+        obj, _ = decode(value, schemas)
+    else:
+        try:
+            obj = orjson.loads(value)
+        except orjson.JSONDecodeError as e:
+            raise MalformedJson(f"not JSON: {e}"[:300]) from None
+    if type(obj) is not dict:
+        raise BadEnvelope(f"expected an object, got {type(obj).__name__}")
+    occurred = obj.get("occurred_at")
+    return ev.ChannelFeedback(
+        action_id=c.required(c.text)(obj.get("action_id"), "action_id"),
+        customer_id=c.required(c.text)(obj.get("customer_id"), "customer_id"),
+        channel=c.required(c.one_of(ev.CHANNELS))(obj.get("channel"), "channel"),
+        event=c.required(c.one_of(ev.FEEDBACK_EVENTS))(obj.get("event"), "event"),
+        occurred_at=occurred
+        if type(occurred) is int
+        else c.required(c.iso_timestamp)(occurred, "occurred_at"),
+    )

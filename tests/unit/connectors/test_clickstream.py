@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+
+from connectors.avro import Encoder, load_schema
+from connectors.clickstream import decode_click, to_avro_record
+from connectors.errors import BadEnvelope, InvalidValue, MalformedJson, MissingField, WrongType
+from journeys.events import Item
+from tests.fakes import InMemoryRegistry
+from tests.samples import CLICK, NOW_MS, ORDER_COMPLETED
+
+
+def _json(obj: Any) -> bytes:
+    return json.dumps(obj).encode()
+
+
+def test_a_product_added_call_becomes_a_typed_click() -> None:
+    e = decode_click(_json(CLICK), InMemoryRegistry())
+    assert (e.message_id, e.user_id, e.anonymous_id, e.event) == ("5f1c-0001", "c-42", "a-9", "Product Added")
+    assert e.ts_ms == NOW_MS
+    assert e.cart_id == "cart-9"
+    assert e.item == Item("SKU-1", "p-1", "Jackets", "Nordwind", "Shell jacket", 129.0, 1)
+    assert (e.channel, e.timezone) == ("web", "Europe/Berlin")
+    assert e.extra == {"coupon": "WINTER"}
+
+
+def test_order_completed_carries_its_products() -> None:
+    e = decode_click(_json(ORDER_COMPLETED), InMemoryRegistry())
+    assert (e.order_id, e.total, e.currency) == ("o-1", 129.0, "EUR")
+    assert [p.sku for p in e.products] == ["SKU-1"]
+    assert e.item is None
+
+
+def test_the_avro_form_decodes_to_the_same_event() -> None:
+    registry = InMemoryRegistry()
+    encoder = Encoder(registry, "clickstream", load_schema("clickstream_event"))
+    for call in (CLICK, ORDER_COMPLETED):
+        wire = encoder.encode(to_avro_record(call))
+        assert wire[0] == 0
+        assert decode_click(wire, registry) == decode_click(_json(call), registry)
+
+
+def test_no_user_id_is_not_an_error() -> None:
+    call = {k: v for k, v in CLICK.items() if k != "userId"}
+    assert decode_click(_json(call), InMemoryRegistry()).user_id is None
+
+
+@pytest.mark.parametrize(
+    ("mutate", "error", "needle"),
+    [
+        (lambda c: c.pop("messageId"), MissingField, "messageId"),
+        (lambda c: c.pop("timestamp"), MissingField, "timestamp"),
+        (lambda c: c.pop("event"), MissingField, "event"),
+        (lambda c: c.__setitem__("timestamp", "yesterday"), WrongType, "timestamp"),
+        (lambda c: c["properties"].__setitem__("price", "cheap"), WrongType, "properties.price"),
+        (lambda c: c["properties"].__setitem__("quantity", "2"), WrongType, "properties.quantity"),
+        (lambda c: c["properties"].__setitem__("quantity", -1), InvalidValue, "negative"),
+        (lambda c: c.__setitem__("userId", 42), WrongType, "userId"),
+        (lambda c: c.__setitem__("properties", [1]), WrongType, "properties"),
+        (lambda c: c.__setitem__("type", "identify"), InvalidValue, "track"),
+        (lambda c: c["properties"].__setitem__("products", [{"name": "x"}]), MissingField, "products[0]"),
+    ],
+)
+def test_bad_calls_name_what_is_wrong(mutate: Any, error: type[Exception], needle: str) -> None:
+    call = copy.deepcopy(CLICK)
+    mutate(call)
+    with pytest.raises(error, match=needle.replace("[", r"\[").replace("]", r"\]")):
+        decode_click(_json(call), InMemoryRegistry())
+
+
+def test_malformed_json_and_non_objects() -> None:
+    with pytest.raises(MalformedJson):
+        decode_click(b'{"type": "track", ', InMemoryRegistry())
+    with pytest.raises(BadEnvelope):
+        decode_click(b"[1, 2]", InMemoryRegistry())

@@ -1,0 +1,163 @@
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+
+from connectors.avro import Encoder
+from connectors.debezium import TABLES, decode_change
+from connectors.errors import InvalidValue, MalformedAvro, MissingField, UnknownOp, UnknownSchemaId, WrongType
+from journeys import events as ev
+from tests.fakes import InMemoryRegistry
+from tests.samples import (
+    NOW_MS,
+    ROWS,
+    avro_envelope_record,
+    avro_envelope_schema,
+    envelope,
+    topic_of,
+    with_json_schema,
+)
+
+EXPECTED: dict[str, ev.Row] = {
+    "inventory.products": ev.Product("SKU-1", "p-1", "Shell jacket", "Jackets", "Nordwind", 129.0),
+    "inventory.stores": ev.Store("s-berlin", "Berlin Mitte", 52.52, 13.405),
+    "inventory.stock_levels": ev.StockLevel("SKU-1", "s-berlin", 3, NOW_MS),
+    "orders.orders": ev.Order("o-1", "c-42", "cart-9", "placed", 129.0, "EUR", NOW_MS),
+    "orders.shipments": ev.Shipment("sh-1", "o-1", "c-42", "in_transit", "2025-11-23", None, "DHL"),
+    "crm.customers": ev.Customer(
+        "c-42",
+        "c42@example.com",
+        "+4915100000042",
+        "Europe/Berlin",
+        52.5,
+        13.4,
+        "email",
+        "silver",
+        1200,
+        False,
+    ),
+    "crm.consents": ev.Consent("c-42", "email", "marketing", True, NOW_MS),
+    "support.tickets": ev.Ticket("t-1", "c-42", "high", "open", NOW_MS),
+    "onboarding.applications": ev.Application(
+        "a-1", "c-42", "current_account", "DE", "pending_documents", ("passport", "proof_of_address"), NOW_MS
+    ),
+}
+
+
+def _json(obj: Any) -> bytes:
+    return json.dumps(obj).encode()
+
+
+def _avro(registry: InMemoryRegistry, table: str, env: dict[str, Any]) -> bytes:
+    return Encoder(registry, topic_of(table), avro_envelope_schema(table)).encode(avro_envelope_record(env))
+
+
+@pytest.mark.parametrize("table", sorted(TABLES))
+def test_every_table_in_every_encoding_gives_the_same_typed_row(table: str) -> None:
+    registry = InMemoryRegistry()
+    env = envelope(table, "c")
+    forms = {
+        "json": _json(env),
+        "json+schema": _json(with_json_schema(table, env)),
+        "avro": _avro(registry, table, env),
+    }
+    for form, value in forms.items():
+        change = decode_change(value, TABLES[table], registry, "t/0/1")
+        assert change is not None, form
+        assert change.after == EXPECTED[table], form
+        assert (change.op, change.ts_ms, change.table, change.before) == ("c", NOW_MS, table, None), form
+
+
+@pytest.mark.parametrize("table", sorted(TABLES))
+def test_a_delete_carries_the_key_columns_of_before(table: str) -> None:
+    change = decode_change(_json(envelope(table, "d")), TABLES[table], InMemoryRegistry(), "t/0/1")
+    assert change is not None and change.op == "d" and change.after is None
+    for col in TABLES[table].key:
+        assert getattr(change.before, col) == getattr(EXPECTED[table], col)
+
+
+def test_snapshot_reads_build_the_same_rows_as_inserts() -> None:
+    table = "inventory.stock_levels"
+    read = decode_change(_json(envelope(table, "r")), TABLES[table], InMemoryRegistry(), "x")
+    insert = decode_change(_json(envelope(table, "c")), TABLES[table], InMemoryRegistry(), "x")
+    assert read is not None and insert is not None
+    assert read.after == insert.after
+
+
+def test_event_id_is_stable_for_the_same_change_and_differs_between_rows() -> None:
+    t = TABLES["inventory.stock_levels"]
+    a = decode_change(_json(envelope(t.name, "u", lsn=5)), t, InMemoryRegistry(), "topic/0/1")
+    again = decode_change(_json(envelope(t.name, "u", lsn=5)), t, InMemoryRegistry(), "topic/1/99")
+    other = decode_change(
+        _json(envelope(t.name, "u", after={**ROWS[t.name], "location_id": "online"}, lsn=5)),
+        t,
+        InMemoryRegistry(),
+        "topic/0/2",
+    )
+    assert a is not None and again is not None and other is not None
+    assert a.event_id == again.event_id != other.event_id
+
+
+def test_numeric_as_double_and_timestamp_millis_hint() -> None:
+    t = TABLES["orders.orders"]
+    env = envelope(t.name, after={**ROWS[t.name], "total": 129.5})
+    change = decode_change(_json(env), t, InMemoryRegistry(), "x")
+    assert change is not None and isinstance(change.after, ev.Order) and change.after.total == 129.5
+    wrapped = with_json_schema(t.name, envelope(t.name, after={**ROWS[t.name], "created_at": NOW_MS}))
+    for f in wrapped["schema"]["fields"][1]["fields"]:
+        if f["field"] == "created_at":
+            f["name"] = "io.debezium.time.Timestamp"
+    change = decode_change(_json(wrapped), t, InMemoryRegistry(), "x")
+    assert change is not None and isinstance(change.after, ev.Order) and change.after.created_at == NOW_MS
+
+
+def test_tombstone_and_truncate() -> None:
+    t = TABLES["crm.customers"]
+    assert decode_change(b"null", t, InMemoryRegistry(), "x") is None
+    assert decode_change(_json({"schema": None, "payload": None}), t, InMemoryRegistry(), "x") is None
+    trunc = decode_change(
+        _json({**envelope(t.name, "c"), "op": "t", "after": None}), t, InMemoryRegistry(), "x"
+    )
+    assert trunc is not None and trunc.op == "t" and trunc.row is None
+
+
+@pytest.mark.parametrize(
+    ("mutate", "error", "needle"),
+    [
+        (lambda e: e.__setitem__("op", "x"), UnknownOp, "unknown op"),
+        (lambda e: e.pop("op"), MissingField, "'op'"),
+        (lambda e: e.__setitem__("after", None), MissingField, "without 'after'"),
+        (lambda e: e.pop("ts_ms") and e.pop("source"), MissingField, "ts_ms"),
+        (lambda e: e["after"].pop("sku"), MissingField, "after.sku"),
+        (lambda e: e["after"].__setitem__("quantity", "three"), WrongType, "after.quantity"),
+        (lambda e: e["after"].__setitem__("updated_at", "soon"), WrongType, "after.updated_at"),
+        (lambda e: e.__setitem__("after", [1]), WrongType, "after"),
+    ],
+)
+def test_bad_envelopes_name_what_is_wrong(mutate: Any, error: type[Exception], needle: str) -> None:
+    env = copy.deepcopy(envelope("inventory.stock_levels", "u"))
+    mutate(env)
+    with pytest.raises(error, match=needle):
+        decode_change(_json(env), TABLES["inventory.stock_levels"], InMemoryRegistry(), "x")
+
+
+def test_values_outside_the_contract_are_refused() -> None:
+    t = TABLES["crm.customers"]
+    env = envelope(t.name, after={**ROWS[t.name], "loyalty_tier": "diamond"})
+    with pytest.raises(InvalidValue, match="loyalty_tier"):
+        decode_change(_json(env), t, InMemoryRegistry(), "x")
+
+
+def test_avro_with_an_unknown_id_or_a_truncated_body() -> None:
+    registry = InMemoryRegistry()
+    table = "inventory.stock_levels"
+    wire = _avro(registry, table, envelope(table))
+    with pytest.raises(UnknownSchemaId):
+        decode_change(b"\x00\x00\x00\x03\x09" + wire[5:], TABLES[table], registry, "x")
+    with pytest.raises(MalformedAvro):
+        decode_change(wire[:-4], TABLES[table], registry, "x")
+    with pytest.raises(MalformedAvro, match="left after"):
+        decode_change(wire + b"\x00\x01", TABLES[table], registry, "x")
