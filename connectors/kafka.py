@@ -1,47 +1,54 @@
 """Kafka sources and sinks for the DataStream API, built from settings.
 
-Records cross into Python as raw ``bytes``: decoding happens in our own code, where a bad
-record can go to the dead-letter topic instead of failing the job.
+Whole records cross into Python as one byte array each (connectors/records.py): decoding
+happens in our own code, where a bad record can go to the dead-letter topic with its topic,
+partition and offset instead of failing the job. Outputs leave Python the same way, carrying
+their topic and key, so one transactional sink can write actions and journey events together.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from pyflink.common import Types, WatermarkStrategy
-from pyflink.common.serialization import ByteArraySchema
 from pyflink.datastream import DataStream, StreamExecutionEnvironment
 from pyflink.datastream.connectors.base import DeliveryGuarantee
 from pyflink.datastream.connectors.kafka import (
     KafkaOffsetResetStrategy,
     KafkaOffsetsInitializer,
-    KafkaRecordSerializationSchema,
     KafkaSink,
     KafkaSource,
 )
+from pyflink.java_gateway import get_gateway
 
 from journeyctl.settings import DeliveryMode, Settings
 
-#: A source puts a stream into an environment; tests pass one built from a collection.
+#: A source puts a stream of input frames into an environment; tests may pass one from a collection.
 SourceFactory = Callable[[StreamExecutionEnvironment], DataStream]
-#: A sink takes a stream and attaches where it goes.
+#: A sink takes a stream of output frames and attaches where they go.
 SinkFactory = Callable[[DataStream], None]
 
 BYTES = Types.PRIMITIVE_ARRAY(Types.BYTE())
 
 
 @dataclass(frozen=True)
-class KafkaBytesSource:
-    """Value bytes from one or more topics, from the earliest offset of a new consumer group."""
+class KafkaRecordSource:
+    """Whole records (input frames) from one or more topics.
+
+    A new consumer group starts at the earliest offset; a restored job resumes from its
+    checkpointed offsets whatever the group says.
+    """
 
     settings: Settings
     topics: tuple[str, ...]
     name: str
     #: Stop at the offsets that are the latest when the job starts (replays, tests, the demo).
     bounded: bool = False
+    watermarks: WatermarkStrategy | None = None
 
     def __call__(self, env: StreamExecutionEnvironment) -> DataStream:
+        jvm = get_gateway().jvm
         builder = (
             KafkaSource.builder()
             .set_bootstrap_servers(self.settings.kafka.bootstrap_servers)
@@ -50,41 +57,40 @@ class KafkaBytesSource:
             .set_starting_offsets(
                 KafkaOffsetsInitializer.committed_offsets(KafkaOffsetResetStrategy.EARLIEST)
             )
-            .set_value_only_deserializer(ByteArraySchema())
             # Only committed records of upstream transactional producers are inputs.
             .set_property("isolation.level", "read_committed")
             .set_property("partition.discovery.interval.ms", "10000")
         )
+        builder._j_builder.setDeserializer(jvm.io.journeys.flink.RecordFrameDeserializer())
         for k, v in self.settings.kafka.java_properties().items():
             if k != "bootstrap.servers":
                 builder.set_property(k, v)
         if self.bounded:
             builder.set_bounded(KafkaOffsetsInitializer.latest())
-        return env.from_source(
-            builder.build(), WatermarkStrategy.no_watermarks(), self.name, type_info=BYTES
-        ).uid(f"source-{self.name}")
+        strategy = self.watermarks or WatermarkStrategy.no_watermarks()
+        return env.from_source(builder.build(), strategy, self.name, type_info=BYTES).uid(
+            f"source-{self.name}"
+        )
 
 
 @dataclass(frozen=True)
-class KafkaBytesSink:
-    """Value bytes to one topic, exactly-once (transactions) or at-least-once as settings say."""
+class KafkaRecordSink:
+    """Output frames to the topics they name (and only to `topics`), with their keys.
+
+    Exactly-once (Kafka transactions committed on checkpoints) or at-least-once, as settings say.
+    """
 
     settings: Settings
-    topic: str
+    topics: tuple[str, ...]
     name: str
 
     def build(self) -> KafkaSink:
-        serializer = (
-            KafkaRecordSerializationSchema.builder()
-            .set_topic(self.topic)
-            .set_value_serialization_schema(ByteArraySchema())
-            .build()
-        )
+        jvm = get_gateway().jvm
         sink = self.settings.sink
-        builder = (
-            KafkaSink.builder()
-            .set_bootstrap_servers(self.settings.kafka.bootstrap_servers)
-            .set_record_serializer(serializer)
+        builder = KafkaSink.builder().set_bootstrap_servers(self.settings.kafka.bootstrap_servers)
+        # The Python builder's set_record_serializer inspects fields our Java class does not have.
+        builder._j_builder.setRecordSerializer(
+            jvm.io.journeys.flink.RecordFrameSerializer(",".join(self.topics))
         )
         for k, v in self.settings.kafka.java_properties().items():
             if k != "bootstrap.servers":
@@ -99,4 +105,8 @@ class KafkaBytesSink:
         return builder.build()
 
     def __call__(self, stream: DataStream) -> None:
-        stream.sink_to(self.build()).uid(f"sink-{self.name}").name(f"sink: {self.topic}")
+        stream.sink_to(self.build()).uid(f"sink-{self.name}").name(f"sink: {self.name}")
+
+
+def sink_for(settings: Settings, name: str, topics: Iterable[str]) -> KafkaRecordSink:
+    return KafkaRecordSink(settings, tuple(dict.fromkeys(topics)), name)

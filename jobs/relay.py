@@ -1,8 +1,9 @@
 """The relay job: every record of one topic, through a Python operator, into another topic.
 
-The smallest job that exercises everything the journey job stands on (Kafka source, a Python
-operator in thread mode, checkpoints, a transactional sink). Deployments use it as a smoke
-test: if `journeyctl run relay` moves records, the jars, Python and transactions are right.
+The smallest job that exercises everything the journey job stands on (Kafka source, whole
+records across the Python boundary, a Python operator in thread mode, checkpoints, a
+transactional sink). Deployments use it as a smoke test: if `journeyctl run relay` moves
+records, the jars, Python and transactions are right. Keys and values are copied unchanged.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from dataclasses import dataclass
 from pyflink.datastream import DataStream, StreamExecutionEnvironment
 from pyflink.datastream.functions import MapFunction, RuntimeContext
 
-from connectors.kafka import BYTES, KafkaBytesSink, KafkaBytesSource, SinkFactory, SourceFactory
+from connectors.kafka import BYTES, KafkaRecordSource, SinkFactory, SourceFactory, sink_for
+from connectors.records import output_frame, read_frame
 from journeyctl.settings import Settings
 
 
@@ -26,22 +28,26 @@ class RelaySinks:
     output: SinkFactory
 
 
-class CountingIdentity(MapFunction):  # type: ignore[misc]
-    """Passes bytes on unchanged and counts them in the job's metrics (`relay_records`)."""
+class Relay(MapFunction):  # type: ignore[misc]
+    """Readdresses each record to the output topic, key and value unchanged; counts them."""
+
+    def __init__(self, output_topic: str) -> None:
+        self._topic = output_topic
 
     def open(self, runtime_context: RuntimeContext) -> None:
         self._records = runtime_context.get_metrics_group().counter("relay_records")
 
-    def map(self, value: bytes) -> bytes:
+    def map(self, frame: bytes) -> bytes:
         self._records.inc()
-        return value
+        record = read_frame(frame)
+        return output_frame(self._topic, record.key, record.value or b"")
 
 
 def build_pipeline(
     env: StreamExecutionEnvironment, sources: RelaySources, sinks: RelaySinks, settings: Settings
 ) -> DataStream:
     stream = sources.input(env)
-    relayed = stream.map(CountingIdentity(), output_type=BYTES).uid("relay-map").name("relay")
+    relayed = stream.map(Relay(settings.relay.output), output_type=BYTES).uid("relay-map").name("relay")
     sinks.output(relayed)
     return relayed
 
@@ -49,6 +55,6 @@ def build_pipeline(
 def kafka_connectors(settings: Settings, bounded: bool = False) -> tuple[RelaySources, RelaySinks]:
     topics = settings.relay
     return (
-        RelaySources(KafkaBytesSource(settings, (topics.input,), "relay-input", bounded=bounded)),
-        RelaySinks(KafkaBytesSink(settings, topics.output, "relay-output")),
+        RelaySources(KafkaRecordSource(settings, (topics.input,), "relay-input", bounded=bounded)),
+        RelaySinks(sink_for(settings, "relay-output", [topics.output])),
     )

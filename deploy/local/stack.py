@@ -71,6 +71,8 @@ APICURIO_HOME = CACHE / f"apicurio-registry-{APICURIO_VERSION}"
 APICURIO_TARBALL = CACHE / "downloads" / f"apicurio-registry-app-{APICURIO_VERSION}-all.tar.gz"
 FLINK_JARS = CACHE / "flink-jars"
 FETCH_STAMP = CACHE / ".fetched"
+HELPER_DIR = REPO / "connectors" / "java"
+HELPER_JAR = HELPER_DIR / "target" / "journey-flink-connectors.jar"
 
 
 def say(msg: str) -> None:
@@ -179,8 +181,29 @@ def fetch(relock: bool = False) -> None:
         tmp.rename(APICURIO_HOME)
 
 
+def build_helpers() -> None:
+    """The project's own Flink classes (connectors/java): rebuilt when a source is newer than the jar."""
+    sources = [HELPER_DIR / "pom.xml", *HELPER_DIR.glob("src/**/*.java")]
+    if HELPER_JAR.exists() and all(p.stat().st_mtime <= HELPER_JAR.stat().st_mtime for p in sources):
+        return
+    say("building connectors/java (the job's Kafka record framing)")
+    cmd = [
+        "mvn",
+        "-B",
+        "-q",
+        "-Dstyle.color=never",
+        "--strict-checksums",
+        "-f",
+        str(HELPER_DIR / "pom.xml"),
+        "package",
+    ]
+    if subprocess.run(cmd).returncode != 0:
+        fail("building connectors/java failed (see Maven's output above)")
+
+
 def flink_jars() -> list[Path]:
-    return sorted(FLINK_JARS.glob("*.jar"))
+    jars = sorted(FLINK_JARS.glob("*.jar"))
+    return [*jars, HELPER_JAR] if HELPER_JAR.exists() else jars
 
 
 # --------------------------------------------------------------------------- processes
@@ -570,6 +593,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.cmd == "fetch":
         fetch(relock=args.relock)
+        build_helpers()
     elif args.cmd == "up":
         fetch()
         for name in args.services or list(SERVICES):

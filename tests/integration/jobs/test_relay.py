@@ -51,6 +51,6 @@ def test_every_record_comes_out_once(
     env.execute(f"relay-test-{delivery.value}")
 
     out = read_committed(settings, settings.relay.output, expected=len(records))
-    assert Counter(m.value() for m in out) == Counter(v for _, v in records)
+    assert Counter((m.key(), m.value()) for m in out) == Counter(records)
     # parallelism 2 over 2 partitions: both partitions of the output were written
     assert {m.partition() for m in out} == {0, 1}
