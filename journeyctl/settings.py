@@ -144,6 +144,8 @@ class TopicSettings(BaseModel):
     channel_feedback: str = "channel-feedback"
     journey_events: str = "journey-events"
     dead_letter: str = "dead-letter"
+    #: the ingest job's output: every decoded input as JSON (an extension, not in CONTRACTS.md)
+    decoded: str = "decoded-events"
     actions: dict[str, str] = Field(
         default_factory=lambda: {ch: f"actions.{ch}" for ch in ("email", "sms", "push", "in_app")}
     )

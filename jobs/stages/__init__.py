@@ -1,0 +1,1 @@
+"""Operators shared by the jobs: each moves records and state, the logic lives in plain Python."""
