@@ -53,7 +53,9 @@ def build_pipeline(
 ) -> DataStream:
     events, dead_letters = decode(sources.inputs(env), settings, job="ingest")
     sinks.dead_letters(dead_letters)
-    as_json = events.map(ToJson(settings.topics.decoded), output_type=BYTES).uid("ingest-json").name("to JSON")
+    as_json = (
+        events.map(ToJson(settings.topics.decoded), output_type=BYTES).uid("ingest-json").name("to JSON")
+    )
     sinks.events(as_json)
     return events
 
@@ -62,6 +64,8 @@ def kafka_connectors(settings: Settings, bounded: bool = False) -> tuple[IngestS
     t = settings.topics
     return (
         IngestSources(KafkaRecordSource(settings, tuple(t.inputs()), "inputs", bounded=bounded)),
-        IngestSinks(sink_for(settings, "ingest-events", [t.decoded]),
-                    sink_for(settings, "ingest-dead-letters", [t.dead_letter])),
+        IngestSinks(
+            sink_for(settings, "ingest-events", [t.decoded]),
+            sink_for(settings, "ingest-dead-letters", [t.dead_letter]),
+        ),
     )

@@ -85,6 +85,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     raise SystemExit(f"unknown job {args.job!r}")
 
 
+def cmd_schemas(args: argparse.Namespace) -> int:
+    from journeyctl import schemas
+
+    settings = _settings(args)
+    if args.action == "register":
+        print(f"registering the project's schemas at {settings.registry.url}")
+        schemas.register(settings)
+        return 0
+    return schemas.check(settings, registry=args.registry)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from journeyctl.demo import run_demo
 
@@ -110,6 +121,18 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--job-name")
     _add_job_flags(r)
     r.set_defaults(func=cmd_run)
+
+    sc = sub.add_parser(
+        "schemas", help="register the owned Avro schemas, or check a change is backward compatible"
+    )
+    sc.add_argument("action", choices=["register", "check"])
+    sc.add_argument(
+        "--registry",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="check: also against the registry (default: if it answers)",
+    )
+    sc.set_defaults(func=cmd_schemas)
 
     d = sub.add_parser("demo", help="start the stack, write sample records, run the job, show the output")
     d.add_argument("--records", type=int, default=20)

@@ -34,7 +34,9 @@ class DecodeFunction(ProcessFunction):  # type: ignore[misc]
         metrics = runtime_context.get_metrics_group()
         self._decoded = metrics.counter("records_decoded")
         self._dead_letters = metrics.counter("records_dead_lettered")
-        self._skipped = {reason: metrics.counter(f"records_skipped_{reason}") for reason in ("tombstone", "anonymous")}
+        self._skipped = {
+            reason: metrics.counter(f"records_skipped_{reason}") for reason in ("tombstone", "anonymous")
+        }
 
     def process_element(self, frame: bytes, ctx: ProcessFunction.Context) -> Iterator[Any]:
         record = read_frame(frame)

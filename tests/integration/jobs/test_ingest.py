@@ -25,31 +25,48 @@ from tests.kafka_helpers import read_committed
 from tests.samples import CLICK, ROWS, avro_envelope_record, avro_envelope_schema, envelope, with_json_schema
 
 pytestmark = pytest.mark.integration
-FEEDBACK = {"action_id": "act-1", "customer_id": "c-42", "channel": "email", "event": "opened",
-            "occurred_at": 1_763_896_443_120}
+FEEDBACK = {
+    "action_id": "act-1",
+    "customer_id": "c-42",
+    "channel": "email",
+    "event": "opened",
+    "occurred_at": 1_763_896_443_120,
+}
 
 
 def _settings(settings: Settings, unique: Callable[[str], str]) -> Settings:
     t = settings.topics
-    topics = t.model_copy(update={
-        "clickstream": unique("clickstream"), "channel_feedback": unique("channel-feedback"),
-        "dead_letter": unique("dead-letter"), "decoded": unique("decoded"),
-        "cdc": {"inventory.stock_levels": unique("inventory.public.stock_levels"),
-                "crm.customers": unique("crm.public.customers")},
-    })
-    return settings.model_copy(update={
-        "topics": topics, "decode": settings.decode.model_copy(update={"max_value_bytes": 4096})})
+    topics = t.model_copy(
+        update={
+            "clickstream": unique("clickstream"),
+            "channel_feedback": unique("channel-feedback"),
+            "dead_letter": unique("dead-letter"),
+            "decoded": unique("decoded"),
+            "cdc": {
+                "inventory.stock_levels": unique("inventory.public.stock_levels"),
+                "crm.customers": unique("crm.public.customers"),
+            },
+        }
+    )
+    return settings.model_copy(
+        update={"topics": topics, "decode": settings.decode.model_copy(update={"max_value_bytes": 4096})}
+    )
 
 
-def test_inputs_are_decoded_and_bad_ones_dead_lettered(settings: Settings, unique: Callable[[str], str]) -> None:
+def test_inputs_are_decoded_and_bad_ones_dead_lettered(
+    settings: Settings, unique: Callable[[str], str]
+) -> None:
     s = _settings(settings, unique)
     t = s.topics
     stock, customers = t.cdc["inventory.stock_levels"], t.cdc["crm.customers"]
     ensure_topics(s, [*t.inputs(), t.dead_letter, t.decoded], partitions=2)
     registry = RegistryClient(s.registry.client_config())
-    click_avro = Encoder(registry, t.clickstream, load_schema("clickstream_event")).encode(to_avro_record(CLICK))
+    click_avro = Encoder(registry, t.clickstream, load_schema("clickstream_event")).encode(
+        to_avro_record(CLICK)
+    )
     stock_avro = Encoder(registry, stock, avro_envelope_schema("inventory.stock_levels")).encode(
-        avro_envelope_record(envelope("inventory.stock_levels")))
+        avro_envelope_record(envelope("inventory.stock_levels"))
+    )
     bad_stock = envelope("inventory.stock_levels")
     bad_stock["after"]["quantity"] = "lots"
     no_customer_id = envelope("crm.customers")
@@ -58,13 +75,25 @@ def test_inputs_are_decoded_and_bad_ones_dead_lettered(settings: Settings, uniqu
     good: list[tuple[str, bytes | None, bytes]] = [
         (t.clickstream, b"c-42", json.dumps(CLICK).encode()),
         (t.clickstream, b"c-42", click_avro),
-        (stock, b'{"sku":"SKU-1","location_id":"s-berlin"}', json.dumps(envelope("inventory.stock_levels")).encode()),
-        (stock, b'{"sku":"SKU-1","location_id":"s-berlin"}',
-         json.dumps(with_json_schema("inventory.stock_levels", envelope("inventory.stock_levels"))).encode()),
+        (
+            stock,
+            b'{"sku":"SKU-1","location_id":"s-berlin"}',
+            json.dumps(envelope("inventory.stock_levels")).encode(),
+        ),
+        (
+            stock,
+            b'{"sku":"SKU-1","location_id":"s-berlin"}',
+            json.dumps(
+                with_json_schema("inventory.stock_levels", envelope("inventory.stock_levels"))
+            ).encode(),
+        ),
         (stock, b'{"sku":"SKU-1","location_id":"s-berlin"}', stock_avro),
         (customers, b'{"customer_id":"c-42"}', json.dumps(envelope("crm.customers", "d")).encode()),
-        (t.channel_feedback, b"c-42", Encoder(registry, t.channel_feedback, load_schema("channel_feedback"))
-         .encode(FEEDBACK)),
+        (
+            t.channel_feedback,
+            b"c-42",
+            Encoder(registry, t.channel_feedback, load_schema("channel_feedback")).encode(FEEDBACK),
+        ),
     ]
     skipped: list[tuple[str, bytes | None, bytes | None]] = [
         (customers, b'{"customer_id":"c-42"}', None),  # the tombstone after the delete
@@ -87,6 +116,7 @@ def test_inputs_are_decoded_and_bad_ones_dead_lettered(settings: Settings, uniqu
         def cb(err: Any, msg: Any) -> None:
             assert err is None, err
             offsets[value] = (msg.topic(), msg.partition(), msg.offset())
+
         return cb
 
     for topic, key, value in [*good, *skipped, *bad.values()]:

@@ -1,0 +1,116 @@
+"""Outputs in the Confluent wire format decode with confluent-kafka's AvroDeserializer in
+another process, as a channel team's consumer would read them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from confluent_kafka import Producer
+
+from connectors.admin import ensure_topics
+from connectors.avro import Encoder, RegistryClient, load_schema
+from journeyctl.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+ACTION: dict[str, Any] = {
+    "action_id": "act-0f3a",
+    "customer_id": "c-42",
+    "journey_id": "cart_abandonment",
+    "journey_version": 3,
+    "step_id": "first_touch",
+    "action_type": "reserve_and_collect",
+    "channel": "email",
+    "purpose": "marketing",
+    "variant": "B",
+    "items": [
+        {
+            "sku": "SKU-1",
+            "name": "Shell jacket",
+            "category": "Jackets",
+            "price": 129.0,
+            "quantity": 1,
+            "stock": 4,
+        }
+    ],
+    "alternatives": [],
+    "store": {"store_id": "s-berlin", "name": "Berlin Mitte", "distance_km": 1.2, "stock": 4},
+    "urgency": True,
+    "attributes": {"cart_id": "cart-9"},
+    "reason": "SKU-1 in stock at Berlin Mitte, 1.2 km away",
+    "trigger_event_id": "5f1c-0001",
+    "decided_at": 1_763_896_443_120,
+    "send_after": 1_763_896_443_120,
+    "expires_at": None,
+}
+JOURNEY_EVENT: dict[str, Any] = {
+    "event_id": "je-1",
+    "customer_id": "c-42",
+    "journey_id": "cart_abandonment",
+    "journey_version": 3,
+    "instance_key": "cart-9",
+    "event_type": "suppressed",
+    "step_id": "first_touch",
+    "reason": "cap",
+    "variant": None,
+    "action_id": "act-0f3a",
+    "action_type": "cart_reminder",
+    "channel": None,
+    "purpose": "marketing",
+    "wait_until": None,
+    "revenue": None,
+    "currency": None,
+    "order_id": None,
+    "trigger_event_id": None,
+    "occurred_at": 1_763_896_443_120,
+    "attributes": {},
+}
+
+READER = """
+import json, sys
+from confluent_kafka import DeserializingConsumer
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry.avro import AvroDeserializer
+from confluent_kafka.serialization import StringDeserializer
+bootstrap, registry, topic, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+c = DeserializingConsumer({"bootstrap.servers": bootstrap, "group.id": "reader-" + topic,
+    "auto.offset.reset": "earliest", "isolation.level": "read_committed",
+    "key.deserializer": StringDeserializer(),
+    "value.deserializer": AvroDeserializer(SchemaRegistryClient({"url": registry}))})
+c.subscribe([topic])
+got = []
+while len(got) < n:
+    m = c.poll(10)
+    if m is None:
+        break
+    got.append({"key": m.key(), "value": m.value()})
+c.close()
+print(json.dumps(got, default=lambda o: int(o.timestamp() * 1000)))
+"""
+
+
+@pytest.mark.parametrize(("schema", "record"), [("action", ACTION), ("journey_event", JOURNEY_EVENT)])
+def test_a_standard_avro_consumer_reads_what_we_write(
+    settings: Settings, unique: Callable[[str], str], schema: str, record: dict[str, Any]
+) -> None:
+    topic = unique(schema)
+    ensure_topics(settings, [topic])
+    encoder = Encoder(RegistryClient(settings.registry.client_config()), topic, load_schema(schema))
+    producer = Producer(settings.kafka.librdkafka_properties())
+    producer.produce(topic, key=b"c-42", value=encoder.encode(record))
+    assert producer.flush(10) == 0
+
+    out = subprocess.run(
+        [sys.executable, "-c", READER, settings.kafka.bootstrap_servers, settings.registry.url, topic, "1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    got = json.loads(out.stdout)
+    assert got == [{"key": "c-42", "value": record}]
