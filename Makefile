@@ -11,7 +11,7 @@ STACK      := $(PYTHON_SYS) deploy/local/stack.py
 ALLOW_EMPTY = rc=$$?; if [ $$rc -eq 5 ]; then echo "(no tests collected)"; rc=0; fi; exit $$rc
 
 .PHONY: help setup stack-up stack-down stack-status demo test test-unit test-integration test-e2e \
-        lint format bench clean
+        schemas-check schemas-register lint format bench clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-17s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -42,7 +42,7 @@ stack-status: ## Show what is running, with pids and log files
 demo: setup ## Start the stack, write sample records, run the job on a MiniCluster, show the output
 	$(VENV)/bin/journeyctl demo
 
-test: setup lint test-unit test-integration test-e2e ## Everything CI runs: lint, unit, integration, e2e
+test: setup lint schemas-check test-unit test-integration test-e2e ## Everything CI runs: lint, schema check, unit, integration, e2e
 
 test-unit: setup ## Fast tests: no services, no JVM
 	$(PYTEST) tests/unit -q; $(ALLOW_EMPTY)
@@ -52,6 +52,12 @@ test-integration: setup ## The job on a MiniCluster against a real broker and re
 
 test-e2e: setup ## The whole product through real services
 	$(PYTEST) tests/e2e -q; $(ALLOW_EMPTY)
+
+schemas-check: setup ## Refuse schema changes that are not backward compatible (history, and the registry if up)
+	$(VENV)/bin/journeyctl schemas check
+
+schemas-register: stack-up ## Register the owned Avro schemas (TopicNameStrategy, BACKWARD)
+	$(VENV)/bin/journeyctl schemas register
 
 lint: setup ## ruff and mypy
 	$(VENV)/bin/ruff check .

@@ -15,8 +15,8 @@ from pyflink.datastream.functions import MapFunction
 from connectors.kafka import BYTES, KafkaRecordSource, SinkFactory, SourceFactory, sink_for
 from connectors.records import output_frame
 from jobs.stages.decode import decode
-from journeys.events import ChangeEvent, ClickEvent, Event
 from journeyctl.settings import Settings
+from journeys.events import ChangeEvent, ClickEvent, Event
 
 
 @dataclass(frozen=True)

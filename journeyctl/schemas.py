@@ -8,6 +8,7 @@ registry answers, with the version registered under each of its subjects.
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 from collections.abc import Iterable
@@ -78,7 +79,7 @@ def check_history(files: Iterable[Path], repo: Path = REPO) -> list[Problem]:
     problems = []
     for path in files:
         versions = history(path, repo)
-        for (new_label, new), (old_label, old) in zip(versions, versions[1:], strict=False):
+        for (new_label, new), (old_label, old) in itertools.pairwise(versions):
             if new == old:
                 continue
             errors = backward_errors(new, old)

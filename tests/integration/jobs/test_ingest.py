@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Producer
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
@@ -22,7 +22,7 @@ from jobs.environment import create_environment
 from jobs.ingest import build_pipeline, kafka_connectors
 from journeyctl.settings import Settings
 from tests.kafka_helpers import read_committed
-from tests.samples import CLICK, ROWS, avro_envelope_record, avro_envelope_schema, envelope, with_json_schema
+from tests.samples import CLICK, avro_envelope_record, avro_envelope_schema, envelope, with_json_schema
 
 pytestmark = pytest.mark.integration
 FEEDBACK = {
