@@ -138,7 +138,7 @@ def test_inputs_are_decoded_and_bad_ones_dead_lettered(
     by_class = {d["error_class"]: d for d in letters}
     assert sorted(by_class) == sorted(bad), [(d["error_class"], d["error_message"]) for d in letters]
     assert len(letters) == len(bad)
-    for error_class, (topic, key, value) in bad.items():
+    for error_class, (_topic, key, value) in bad.items():
         d = by_class[error_class]
         assert (d["source_topic"], d["source_partition"], d["source_offset"]) == offsets[value]
         assert d["key"] == key
