@@ -110,3 +110,13 @@ class KafkaRecordSink:
 
 def sink_for(settings: Settings, name: str, topics: Iterable[str]) -> KafkaRecordSink:
     return KafkaRecordSink(settings, tuple(dict.fromkeys(topics)), name)
+
+
+def journey_sinks(settings: Settings) -> tuple[KafkaRecordSink, KafkaRecordSink]:
+    """Actions and journey events through one transactional sink (they commit together), and
+    dead letters through their own."""
+    t = settings.topics
+    return (
+        sink_for(settings, "journey-outputs", [*t.actions.values(), t.journey_events]),
+        sink_for(settings, "dead-letters", [t.dead_letter]),
+    )
