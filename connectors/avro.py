@@ -68,6 +68,39 @@ class SchemaSink(Protocol):
     def register(self, subject: str, schema: Mapping[str, Any]) -> int: ...
 
 
+class LocalSchemas:
+    """A registry held in memory, for work without one: benchmarks, offline replays, unit tests.
+
+    Ids are assigned in order of first registration; the same schema text gets the same id.
+    """
+
+    def __init__(self) -> None:
+        self.schemas: dict[int, dict[str, Any]] = {}
+        self.subjects: dict[str, list[int]] = {}
+        self.calls = 0
+        self._ids: dict[str, int] = {}
+        self._parsed: dict[int, ParsedSchema] = {}
+
+    def register(self, subject: str, schema: Mapping[str, Any]) -> int:
+        self.calls += 1
+        text = json.dumps(schema, sort_keys=True)
+        sid = self._ids.get(text)
+        if sid is None:
+            sid = self._ids[text] = len(self._ids) + 1
+            self.schemas[sid] = json.loads(text)
+        self.subjects.setdefault(subject, []).append(sid)
+        return sid
+
+    def writer_schema(self, schema_id: int) -> tuple[ParsedSchema, dict[str, Any]]:
+        raw = self.schemas.get(schema_id)
+        if raw is None:
+            raise UnknownSchemaId(f"schema id {schema_id} is not in the registry")
+        parsed = self._parsed.get(schema_id)
+        if parsed is None:
+            parsed = self._parsed[schema_id] = reader_schema(raw)
+        return parsed, raw
+
+
 class RegistryClient:
     """confluent-kafka's SchemaRegistryClient with the caches the hot path needs."""
 

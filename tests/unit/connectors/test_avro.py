@@ -5,15 +5,14 @@ import io
 import fastavro
 import pytest
 
-from connectors.avro import Encoder, decode, load_schema, split_header
+from connectors.avro import Encoder, LocalSchemas, decode, load_schema, split_header
 from connectors.errors import MalformedAvro
-from tests.fakes import InMemoryRegistry
 
 FEEDBACK = {"action_id": "a", "customer_id": "c", "channel": "sms", "event": "clicked", "occurred_at": 5}
 
 
 def test_the_schema_is_registered_once_under_the_topic_name_strategy() -> None:
-    registry = InMemoryRegistry()
+    registry = LocalSchemas()
     enc = Encoder(registry, "channel-feedback", load_schema("channel_feedback"))
     first, second = enc.encode(FEEDBACK), enc.encode(FEEDBACK)
     assert registry.calls == 1
@@ -29,7 +28,7 @@ def test_the_schema_is_registered_once_under_the_topic_name_strategy() -> None:
 
 
 def test_decode_returns_the_record_and_refuses_non_wire_values() -> None:
-    registry = InMemoryRegistry()
+    registry = LocalSchemas()
     wire = Encoder(registry, "channel-feedback", load_schema("channel_feedback")).encode(FEEDBACK)
     record, writer = decode(wire, registry)
     assert record == FEEDBACK and writer["name"] == "ChannelFeedback"

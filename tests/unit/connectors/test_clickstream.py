@@ -6,11 +6,10 @@ from typing import Any
 
 import pytest
 
-from connectors.avro import Encoder, load_schema
+from connectors.avro import Encoder, LocalSchemas, load_schema
 from connectors.clickstream import decode_click, to_avro_record
 from connectors.errors import BadEnvelope, InvalidValue, MalformedJson, MissingField, WrongType
 from journeys.events import Item
-from tests.fakes import InMemoryRegistry
 from tests.samples import CLICK, NOW_MS, ORDER_COMPLETED
 
 
@@ -19,7 +18,7 @@ def _json(obj: Any) -> bytes:
 
 
 def test_a_product_added_call_becomes_a_typed_click() -> None:
-    e = decode_click(_json(CLICK), InMemoryRegistry())
+    e = decode_click(_json(CLICK), LocalSchemas())
     assert (e.message_id, e.user_id, e.anonymous_id, e.event) == ("5f1c-0001", "c-42", "a-9", "Product Added")
     assert e.ts_ms == NOW_MS
     assert e.cart_id == "cart-9"
@@ -29,14 +28,14 @@ def test_a_product_added_call_becomes_a_typed_click() -> None:
 
 
 def test_order_completed_carries_its_products() -> None:
-    e = decode_click(_json(ORDER_COMPLETED), InMemoryRegistry())
+    e = decode_click(_json(ORDER_COMPLETED), LocalSchemas())
     assert (e.order_id, e.total, e.currency) == ("o-1", 129.0, "EUR")
     assert [p.sku for p in e.products] == ["SKU-1"]
     assert e.item is None
 
 
 def test_the_avro_form_decodes_to_the_same_event() -> None:
-    registry = InMemoryRegistry()
+    registry = LocalSchemas()
     encoder = Encoder(registry, "clickstream", load_schema("clickstream_event"))
     for call in (CLICK, ORDER_COMPLETED):
         wire = encoder.encode(to_avro_record(call))
@@ -46,7 +45,7 @@ def test_the_avro_form_decodes_to_the_same_event() -> None:
 
 def test_no_user_id_is_not_an_error() -> None:
     call = {k: v for k, v in CLICK.items() if k != "userId"}
-    assert decode_click(_json(call), InMemoryRegistry()).user_id is None
+    assert decode_click(_json(call), LocalSchemas()).user_id is None
 
 
 @pytest.mark.parametrize(
@@ -69,11 +68,11 @@ def test_bad_calls_name_what_is_wrong(mutate: Any, error: type[Exception], needl
     call = copy.deepcopy(CLICK)
     mutate(call)
     with pytest.raises(error, match=needle.replace("[", r"\[").replace("]", r"\]")):
-        decode_click(_json(call), InMemoryRegistry())
+        decode_click(_json(call), LocalSchemas())
 
 
 def test_malformed_json_and_non_objects() -> None:
     with pytest.raises(MalformedJson):
-        decode_click(b'{"type": "track", ', InMemoryRegistry())
+        decode_click(b'{"type": "track", ', LocalSchemas())
     with pytest.raises(BadEnvelope):
-        decode_click(b"[1, 2]", InMemoryRegistry())
+        decode_click(b"[1, 2]", LocalSchemas())

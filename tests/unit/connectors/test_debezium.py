@@ -6,11 +6,10 @@ from typing import Any
 
 import pytest
 
-from connectors.avro import Encoder
+from connectors.avro import Encoder, LocalSchemas
 from connectors.debezium import TABLES, decode_change
 from connectors.errors import InvalidValue, MalformedAvro, MissingField, UnknownOp, UnknownSchemaId, WrongType
 from journeys import events as ev
-from tests.fakes import InMemoryRegistry
 from tests.samples import (
     NOW_MS,
     ROWS,
@@ -51,13 +50,13 @@ def _json(obj: Any) -> bytes:
     return json.dumps(obj).encode()
 
 
-def _avro(registry: InMemoryRegistry, table: str, env: dict[str, Any]) -> bytes:
+def _avro(registry: LocalSchemas, table: str, env: dict[str, Any]) -> bytes:
     return Encoder(registry, topic_of(table), avro_envelope_schema(table)).encode(avro_envelope_record(env))
 
 
 @pytest.mark.parametrize("table", sorted(TABLES))
 def test_every_table_in_every_encoding_gives_the_same_typed_row(table: str) -> None:
-    registry = InMemoryRegistry()
+    registry = LocalSchemas()
     env = envelope(table, "c")
     forms = {
         "json": _json(env),
@@ -73,7 +72,7 @@ def test_every_table_in_every_encoding_gives_the_same_typed_row(table: str) -> N
 
 @pytest.mark.parametrize("table", sorted(TABLES))
 def test_a_delete_carries_the_key_columns_of_before(table: str) -> None:
-    change = decode_change(_json(envelope(table, "d")), TABLES[table], InMemoryRegistry(), "t/0/1")
+    change = decode_change(_json(envelope(table, "d")), TABLES[table], LocalSchemas(), "t/0/1")
     assert change is not None and change.op == "d" and change.after is None
     for col in TABLES[table].key:
         assert getattr(change.before, col) == getattr(EXPECTED[table], col)
@@ -81,20 +80,20 @@ def test_a_delete_carries_the_key_columns_of_before(table: str) -> None:
 
 def test_snapshot_reads_build_the_same_rows_as_inserts() -> None:
     table = "inventory.stock_levels"
-    read = decode_change(_json(envelope(table, "r")), TABLES[table], InMemoryRegistry(), "x")
-    insert = decode_change(_json(envelope(table, "c")), TABLES[table], InMemoryRegistry(), "x")
+    read = decode_change(_json(envelope(table, "r")), TABLES[table], LocalSchemas(), "x")
+    insert = decode_change(_json(envelope(table, "c")), TABLES[table], LocalSchemas(), "x")
     assert read is not None and insert is not None
     assert read.after == insert.after
 
 
 def test_event_id_is_stable_for_the_same_change_and_differs_between_rows() -> None:
     t = TABLES["inventory.stock_levels"]
-    a = decode_change(_json(envelope(t.name, "u", lsn=5)), t, InMemoryRegistry(), "topic/0/1")
-    again = decode_change(_json(envelope(t.name, "u", lsn=5)), t, InMemoryRegistry(), "topic/1/99")
+    a = decode_change(_json(envelope(t.name, "u", lsn=5)), t, LocalSchemas(), "topic/0/1")
+    again = decode_change(_json(envelope(t.name, "u", lsn=5)), t, LocalSchemas(), "topic/1/99")
     other = decode_change(
         _json(envelope(t.name, "u", after={**ROWS[t.name], "location_id": "online"}, lsn=5)),
         t,
-        InMemoryRegistry(),
+        LocalSchemas(),
         "topic/0/2",
     )
     assert a is not None and again is not None and other is not None
@@ -104,23 +103,21 @@ def test_event_id_is_stable_for_the_same_change_and_differs_between_rows() -> No
 def test_numeric_as_double_and_timestamp_millis_hint() -> None:
     t = TABLES["orders.orders"]
     env = envelope(t.name, after={**ROWS[t.name], "total": 129.5})
-    change = decode_change(_json(env), t, InMemoryRegistry(), "x")
+    change = decode_change(_json(env), t, LocalSchemas(), "x")
     assert change is not None and isinstance(change.after, ev.Order) and change.after.total == 129.5
     wrapped = with_json_schema(t.name, envelope(t.name, after={**ROWS[t.name], "created_at": NOW_MS}))
     for f in wrapped["schema"]["fields"][1]["fields"]:
         if f["field"] == "created_at":
             f["name"] = "io.debezium.time.Timestamp"
-    change = decode_change(_json(wrapped), t, InMemoryRegistry(), "x")
+    change = decode_change(_json(wrapped), t, LocalSchemas(), "x")
     assert change is not None and isinstance(change.after, ev.Order) and change.after.created_at == NOW_MS
 
 
 def test_tombstone_and_truncate() -> None:
     t = TABLES["crm.customers"]
-    assert decode_change(b"null", t, InMemoryRegistry(), "x") is None
-    assert decode_change(_json({"schema": None, "payload": None}), t, InMemoryRegistry(), "x") is None
-    trunc = decode_change(
-        _json({**envelope(t.name, "c"), "op": "t", "after": None}), t, InMemoryRegistry(), "x"
-    )
+    assert decode_change(b"null", t, LocalSchemas(), "x") is None
+    assert decode_change(_json({"schema": None, "payload": None}), t, LocalSchemas(), "x") is None
+    trunc = decode_change(_json({**envelope(t.name, "c"), "op": "t", "after": None}), t, LocalSchemas(), "x")
     assert trunc is not None and trunc.op == "t" and trunc.row is None
 
 
@@ -141,18 +138,18 @@ def test_bad_envelopes_name_what_is_wrong(mutate: Any, error: type[Exception], n
     env = copy.deepcopy(envelope("inventory.stock_levels", "u"))
     mutate(env)
     with pytest.raises(error, match=needle):
-        decode_change(_json(env), TABLES["inventory.stock_levels"], InMemoryRegistry(), "x")
+        decode_change(_json(env), TABLES["inventory.stock_levels"], LocalSchemas(), "x")
 
 
 def test_values_outside_the_contract_are_refused() -> None:
     t = TABLES["crm.customers"]
     env = envelope(t.name, after={**ROWS[t.name], "loyalty_tier": "diamond"})
     with pytest.raises(InvalidValue, match="loyalty_tier"):
-        decode_change(_json(env), t, InMemoryRegistry(), "x")
+        decode_change(_json(env), t, LocalSchemas(), "x")
 
 
 def test_avro_with_an_unknown_id_or_a_truncated_body() -> None:
-    registry = InMemoryRegistry()
+    registry = LocalSchemas()
     table = "inventory.stock_levels"
     wire = _avro(registry, table, envelope(table))
     with pytest.raises(UnknownSchemaId):

@@ -9,13 +9,12 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connectors.avro import Encoder, load_schema
+from connectors.avro import Encoder, LocalSchemas, load_schema
 from connectors.clickstream import to_avro_record
 from connectors.decoder import DeadLetter, DeadLetterEncoder, Decoder, Skipped
 from connectors.records import KafkaRecord
 from journeyctl.settings import Settings
 from journeys.events import ChangeEvent, ChannelFeedback, ClickEvent
-from tests.fakes import InMemoryRegistry
 from tests.samples import (
     CLICK,
     ORDER_COMPLETED,
@@ -40,7 +39,7 @@ def _rec(topic: str, value: bytes | None, key: bytes | None = None, offset: int 
     return KafkaRecord(topic, 0, offset, 1_763_896_443_120, key, value)
 
 
-def _valid_records(registry: InMemoryRegistry) -> list[KafkaRecord]:
+def _valid_records(registry: LocalSchemas) -> list[KafkaRecord]:
     out = [
         _rec("clickstream", json.dumps(CLICK).encode()),
         _rec("clickstream", json.dumps(ORDER_COMPLETED).encode()),
@@ -68,7 +67,7 @@ def _valid_records(registry: InMemoryRegistry) -> list[KafkaRecord]:
 
 
 def test_each_input_kind_is_dispatched_by_topic() -> None:
-    registry = InMemoryRegistry()
+    registry = LocalSchemas()
     decoder = Decoder(SETTINGS, registry)
     outcomes = [decoder.decode(r) for r in _valid_records(registry)]
     assert [type(o) for o in outcomes[:4]] == [ClickEvent, ClickEvent, ClickEvent, ChannelFeedback]
@@ -77,7 +76,7 @@ def test_each_input_kind_is_dispatched_by_topic() -> None:
 
 
 def test_tombstones_and_anonymous_clicks_are_counted_not_errors() -> None:
-    decoder = Decoder(SETTINGS, InMemoryRegistry())
+    decoder = Decoder(SETTINGS, LocalSchemas())
     anon = {k: v for k, v in CLICK.items() if k != "userId"}
     outs = [
         decoder.decode(_rec("crm.public.customers", None, b'{"customer_id":"c-42"}')),
@@ -91,7 +90,7 @@ def test_tombstones_and_anonymous_clicks_are_counted_not_errors() -> None:
 
 
 def test_each_bad_input_class_becomes_a_dead_letter_with_its_reason() -> None:
-    registry = InMemoryRegistry()
+    registry = LocalSchemas()
     decoder = Decoder(SETTINGS, registry)
     avro = Encoder(registry, "clickstream", load_schema("clickstream_event")).encode(to_avro_record(CLICK))
     missing = copy.deepcopy(envelope("orders.orders"))
@@ -122,7 +121,7 @@ def test_each_bad_input_class_becomes_a_dead_letter_with_its_reason() -> None:
 
 
 def test_a_dead_letter_keeps_the_original_bytes_and_where_they_came_from() -> None:
-    registry = InMemoryRegistry()
+    registry = LocalSchemas()
     enc = DeadLetterEncoder(registry, "dead-letter", max_value_bytes=16, job="test")
     dl = DeadLetter(
         KafkaRecord("clickstream", 1, 77, 5, b"k", b"0123456789abcdefXYZ"), "MalformedJson", "not JSON"
@@ -175,7 +174,7 @@ def _mutate_bytes(b: bytes, data: st.DataObject) -> bytes:
     return b[:i] + b[i + 1 :]
 
 
-REGISTRY = InMemoryRegistry()
+REGISTRY = LocalSchemas()
 VALID = _valid_records(REGISTRY)
 
 
