@@ -68,8 +68,8 @@ format: setup ## Let ruff fix and format what it can
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-bench: setup ## Benchmarks that print figures
-	@echo "not yet: the benchmarks come with the connectors, engine and job issues (#4, #5, #6)"
+bench: setup ## Benchmarks that print figures (targets in docs/benchmarks.md)
+	$(VENV)/bin/journeyctl bench codecs
 
 clean: stack-down ## Stop the stack and delete its data and logs (the download cache stays)
 	rm -rf .stack

@@ -11,8 +11,6 @@ from connectors.avro import SchemaSource, decode, is_wire_format
 from connectors.errors import BadEnvelope, InvalidValue, MalformedJson, MissingField, WrongType
 from journeys.events import ClickEvent, Item
 
-_opt_text = c.optional(c.text)
-_opt_number = c.optional(c.number)
 _KNOWN = frozenset(
     (
         "cart_id",
@@ -30,33 +28,55 @@ _KNOWN = frozenset(
         "extra_json",
     )
 )
+_ITEM_TEXT = ("sku", "product_id", "category", "brand", "name")
+_CALL_TEXT = ("messageId", "event", "userId", "anonymousId")
+_PROP_TEXT = ("cart_id", "order_id", "currency")
+_CTX_TEXT = ("channel", "timezone")
+_EMPTY: dict[str, Any] = {}
+
+# The happy path runs 100k+ times a second per core: types are checked inline and error
+# messages (with the field's path) are only built when a check fails.
 
 
-def _quantity(v: Any, col: str) -> int:
+def _check_text(d: dict[str, Any], names: tuple[str, ...], where: str) -> None:
+    for name in names:
+        v = d.get(name)
+        if v is not None and type(v) is not str:
+            raise WrongType(f"{where}{name}: expected a string, got {type(v).__name__}")
+
+
+def _number(v: Any, path: str) -> float | None:
+    t = type(v)
+    if t is float or v is None:
+        return v  # type: ignore[no-any-return]
+    if t is int:
+        return float(v)
+    return c.number(v, path)
+
+
+def _quantity(v: Any, path: str) -> int:
+    if type(v) is int and v >= 0:
+        return v
     if v is None:
         return 1
-    if type(v) is float and v.is_integer():
+    if type(v) is float and v.is_integer() and v >= 0:
         return int(v)
-    q = c.integer(v, col)
-    if q < 0:
-        raise InvalidValue(f"{col}: quantity {q} is negative")
-    return q
+    if type(v) is int:
+        raise InvalidValue(f"{path}: quantity {v} is negative")
+    raise WrongType(f"{path}: expected an integer, got {type(v).__name__}")
 
 
-def _item(p: dict[str, Any], where: str, sku_required: bool) -> Item | None:
-    sku = p.get("sku")
-    if sku is None:
-        if sku_required:
-            raise MissingField(f"{where}: field 'sku' is missing")
-        return None
+def _item(p: dict[str, Any], where: str) -> Item:
+    _check_text(p, _ITEM_TEXT, where)
+    get = p.get
     return Item(
-        sku=c.text(sku, f"{where}.sku"),
-        product_id=_opt_text(p.get("product_id"), f"{where}.product_id"),
-        category=_opt_text(p.get("category"), f"{where}.category"),
-        brand=_opt_text(p.get("brand"), f"{where}.brand"),
-        name=_opt_text(p.get("name"), f"{where}.name"),
-        price=_opt_number(p.get("price"), f"{where}.price"),
-        quantity=_quantity(p.get("quantity"), f"{where}.quantity"),
+        get("sku"),
+        get("product_id"),
+        get("category"),
+        get("brand"),
+        get("name"),
+        _number(get("price"), where + "price"),
+        _quantity(get("quantity"), where + "quantity"),
     )
 
 
@@ -68,59 +88,68 @@ def _timestamp(v: Any) -> int:
     return c.iso_timestamp(v, "timestamp")
 
 
+def _products(raw: Any) -> tuple[Item, ...]:
+    if not raw:
+        return ()
+    if type(raw) is not list:
+        raise WrongType("properties.products: expected an array")
+    products = []
+    for i, p in enumerate(raw):
+        if type(p) is not dict:
+            raise WrongType(f"properties.products[{i}]: expected an object")
+        if p.get("sku") is None:
+            raise MissingField(f"properties.products[{i}]: field 'sku' is missing")
+        products.append(_item(p, f"properties.products[{i}]."))
+    return tuple(products)
+
+
 def from_mapping(obj: Any) -> ClickEvent:
     """A decoded JSON object or Avro record (same field names) into a `ClickEvent`."""
     if type(obj) is not dict:
         raise BadEnvelope(f"expected a JSON object, got {type(obj).__name__}")
-    kind = obj.get("type", "track")
+    get = obj.get
+    kind = get("type", "track")
     if kind != "track":
         raise InvalidValue(f"only Segment track calls are used, got type {str(kind)[:40]!r}")
-    message_id = obj.get("messageId")
-    if message_id is None:
+    if get("messageId") is None:
         raise MissingField("field 'messageId' is missing")
-    event = obj.get("event")
-    if event is None:
+    if get("event") is None:
         raise MissingField("field 'event' is missing")
-    props = obj.get("properties") or {}
+    _check_text(obj, _CALL_TEXT, "")
+    props = get("properties") or _EMPTY
     if type(props) is not dict:
         raise WrongType(f"properties: expected an object, got {type(props).__name__}")
-    ctx = obj.get("context") or {}
+    ctx = get("context") or _EMPTY
     if type(ctx) is not dict:
         raise WrongType(f"context: expected an object, got {type(ctx).__name__}")
-    raw_products = props.get("products") or ()
-    if type(raw_products) not in (list, tuple):
-        raise WrongType("properties.products: expected an array")
-    products = []
-    for i, p in enumerate(raw_products):
-        if type(p) is not dict:
-            raise WrongType(f"properties.products[{i}]: expected an object")
-        item = _item(p, f"properties.products[{i}]", sku_required=True)
-        assert item is not None
-        products.append(item)
+    _check_text(props, _PROP_TEXT, "properties.")
+    _check_text(ctx, _CTX_TEXT, "context.")
+    pget = props.get
     extra: dict[str, Any]
-    extra_json = props.get("extra_json")
+    extra_json = pget("extra_json")
     if extra_json is not None:  # the Avro form keeps unknown properties as a JSON string
         try:
             extra = orjson.loads(extra_json)
         except orjson.JSONDecodeError:
             raise MalformedJson("properties.extra_json is not JSON") from None
     else:
-        extra = {k: v for k, v in props.items() if k not in _KNOWN}
+        unknown = props.keys() - _KNOWN
+        extra = {k: props[k] for k in unknown} if unknown else {}
     return ClickEvent(
-        message_id=c.text(message_id, "messageId"),
-        user_id=_opt_text(obj.get("userId"), "userId") or None,
-        anonymous_id=_opt_text(obj.get("anonymousId"), "anonymousId"),
-        event=c.text(event, "event"),
-        ts_ms=_timestamp(obj.get("timestamp")),
-        cart_id=_opt_text(props.get("cart_id"), "properties.cart_id"),
-        order_id=_opt_text(props.get("order_id"), "properties.order_id"),
-        item=_item(props, "properties", sku_required=False),
-        products=tuple(products),
-        total=_opt_number(props.get("total"), "properties.total"),
-        currency=_opt_text(props.get("currency"), "properties.currency"),
-        channel=_opt_text(ctx.get("channel"), "context.channel"),
-        timezone=_opt_text(ctx.get("timezone"), "context.timezone"),
-        extra=extra,
+        obj["messageId"],
+        get("userId") or None,
+        get("anonymousId"),
+        obj["event"],
+        _timestamp(get("timestamp")),
+        pget("cart_id"),
+        pget("order_id"),
+        _item(props, "properties.") if pget("sku") is not None else None,
+        _products(pget("products")),
+        _number(pget("total"), "properties.total"),
+        pget("currency"),
+        ctx.get("channel"),
+        ctx.get("timezone"),
+        extra,
     )
 
 

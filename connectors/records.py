@@ -27,7 +27,7 @@ class FrameError(ValueError):
     pass
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: that costs 5x per record (see journeys/events.py)
 class KafkaRecord:
     topic: str
     partition: int

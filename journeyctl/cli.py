@@ -96,6 +96,14 @@ def cmd_schemas(args: argparse.Namespace) -> int:
     return schemas.check(settings, registry=args.registry)
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    if args.suite == "codecs":
+        from benchmarks import codecs
+
+        return codecs.main(args.records)
+    raise SystemExit(f"unknown benchmark {args.suite!r}")
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from journeyctl.demo import run_demo
 
@@ -133,6 +141,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="check: also against the registry (default: if it answers)",
     )
     sc.set_defaults(func=cmd_schemas)
+
+    b = sub.add_parser("bench", help="run a benchmark and print its figures")
+    b.add_argument("suite", choices=["codecs"])
+    b.add_argument("--records", type=int, default=50_000)
+    b.set_defaults(func=cmd_bench)
 
     d = sub.add_parser("demo", help="start the stack, write sample records, run the job, show the output")
     d.add_argument("--records", type=int, default=20)

@@ -1,8 +1,9 @@
 """The engine's input vocabulary: typed clickstream and change events.
 
 Connectors decode Kafka records into these; the engine and `simulate` consume them. Plain
-frozen slotted dataclasses: cheap to build (decoding runs at 100k+ records/s per core) and
-cheap to pickle into Flink state. Times are epoch milliseconds (UTC); dates are ISO strings
+slotted dataclasses, cheap to build and to pickle into Flink state. Treat them as immutable:
+they are not frozen only because a frozen dataclass costs five times as much to construct, and
+decoding must run at 100k+ records/s per core. Times are epoch milliseconds (UTC); dates are ISO strings
 (`YYYY-MM-DD`), money is float.
 """
 
@@ -32,7 +33,7 @@ VERIFICATION_STATUSES = ("started", "pending_documents", "under_review", "verifi
 FEEDBACK_EVENTS = ("delivered", "opened", "clicked", "bounced", "complained", "unsubscribed")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Item:
     """A product line of a click (`properties` or one entry of `properties.products`)."""
 
@@ -45,7 +46,7 @@ class Item:
     quantity: int = 1
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ClickEvent:
     """A Segment-style `track` call."""
 
@@ -69,7 +70,7 @@ class ClickEvent:
 # ---------------------------------------------------------------- rows of the operational tables
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Product:
     sku: str
     product_id: str | None
@@ -79,7 +80,7 @@ class Product:
     price: float | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Store:
     store_id: str
     name: str | None
@@ -87,7 +88,7 @@ class Store:
     lon: float | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class StockLevel:
     sku: str
     #: `online` or a store_id
@@ -96,7 +97,7 @@ class StockLevel:
     updated_at: int | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Order:
     order_id: str
     customer_id: str
@@ -107,7 +108,7 @@ class Order:
     created_at: int | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Shipment:
     shipment_id: str
     order_id: str
@@ -119,7 +120,7 @@ class Shipment:
     carrier: str | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Customer:
     customer_id: str
     email: str | None
@@ -133,7 +134,7 @@ class Customer:
     vip: bool
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Consent:
     customer_id: str
     channel: str
@@ -142,7 +143,7 @@ class Consent:
     updated_at: int | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Ticket:
     ticket_id: str
     customer_id: str
@@ -151,7 +152,7 @@ class Ticket:
     created_at: int | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Application:
     application_id: str
     customer_id: str
@@ -165,7 +166,7 @@ class Application:
 Row = Product | Store | StockLevel | Order | Shipment | Customer | Consent | Ticket | Application
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ChangeEvent:
     """One Debezium change of one row of an operational table."""
 
@@ -188,7 +189,7 @@ class ChangeEvent:
         return self.after if self.after is not None else self.before
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ChannelFeedback:
     action_id: str
     customer_id: str

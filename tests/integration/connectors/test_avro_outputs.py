@@ -14,62 +14,10 @@ from confluent_kafka import Producer
 
 from connectors.admin import ensure_topics
 from connectors.avro import Encoder, RegistryClient, load_schema
+from connectors.examples import ACTION, JOURNEY_EVENT
 from journeyctl.settings import Settings
 
 pytestmark = pytest.mark.integration
-
-ACTION: dict[str, Any] = {
-    "action_id": "act-0f3a",
-    "customer_id": "c-42",
-    "journey_id": "cart_abandonment",
-    "journey_version": 3,
-    "step_id": "first_touch",
-    "action_type": "reserve_and_collect",
-    "channel": "email",
-    "purpose": "marketing",
-    "variant": "B",
-    "items": [
-        {
-            "sku": "SKU-1",
-            "name": "Shell jacket",
-            "category": "Jackets",
-            "price": 129.0,
-            "quantity": 1,
-            "stock": 4,
-        }
-    ],
-    "alternatives": [],
-    "store": {"store_id": "s-berlin", "name": "Berlin Mitte", "distance_km": 1.2, "stock": 4},
-    "urgency": True,
-    "attributes": {"cart_id": "cart-9"},
-    "reason": "SKU-1 in stock at Berlin Mitte, 1.2 km away",
-    "trigger_event_id": "5f1c-0001",
-    "decided_at": 1_763_896_443_120,
-    "send_after": 1_763_896_443_120,
-    "expires_at": None,
-}
-JOURNEY_EVENT: dict[str, Any] = {
-    "event_id": "je-1",
-    "customer_id": "c-42",
-    "journey_id": "cart_abandonment",
-    "journey_version": 3,
-    "instance_key": "cart-9",
-    "event_type": "suppressed",
-    "step_id": "first_touch",
-    "reason": "cap",
-    "variant": None,
-    "action_id": "act-0f3a",
-    "action_type": "cart_reminder",
-    "channel": None,
-    "purpose": "marketing",
-    "wait_until": None,
-    "revenue": None,
-    "currency": None,
-    "order_id": None,
-    "trigger_event_id": None,
-    "occurred_at": 1_763_896_443_120,
-    "attributes": {},
-}
 
 READER = """
 import json, sys

@@ -15,12 +15,12 @@ from pyflink.datastream.functions import MapFunction, RuntimeContext
 
 from connectors.admin import ensure_topics
 from connectors.avro import RegistryClient
+from connectors.examples import ACTION, JOURNEY_EVENT
 from connectors.kafka import BYTES, journey_sinks
 from connectors.outputs import OutputEncoder
 from connectors.records import output_frame
 from jobs.environment import create_environment
 from journeyctl.settings import Settings
-from tests.integration.connectors.test_avro_outputs import ACTION, JOURNEY_EVENT
 from tests.kafka_helpers import read_committed
 
 pytestmark = pytest.mark.integration

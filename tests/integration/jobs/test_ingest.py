@@ -18,11 +18,11 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 from connectors.admin import ensure_topics
 from connectors.avro import Encoder, RegistryClient, load_schema
 from connectors.clickstream import to_avro_record
+from connectors.examples import CLICK, avro_envelope_record, avro_envelope_schema, envelope, with_json_schema
 from jobs.environment import create_environment
 from jobs.ingest import build_pipeline, kafka_connectors
 from journeyctl.settings import Settings
 from tests.kafka_helpers import read_committed
-from tests.samples import CLICK, avro_envelope_record, avro_envelope_schema, envelope, with_json_schema
 
 pytestmark = pytest.mark.integration
 FEEDBACK = {

@@ -9,8 +9,8 @@ import pytest
 from connectors.avro import Encoder, LocalSchemas, load_schema
 from connectors.clickstream import decode_click, to_avro_record
 from connectors.errors import BadEnvelope, InvalidValue, MalformedJson, MissingField, WrongType
+from connectors.examples import CLICK, NOW_MS, ORDER_COMPLETED
 from journeys.events import Item
-from tests.samples import CLICK, NOW_MS, ORDER_COMPLETED
 
 
 def _json(obj: Any) -> bytes:

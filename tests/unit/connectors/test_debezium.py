@@ -9,8 +9,7 @@ import pytest
 from connectors.avro import Encoder, LocalSchemas
 from connectors.debezium import TABLES, decode_change
 from connectors.errors import InvalidValue, MalformedAvro, MissingField, UnknownOp, UnknownSchemaId, WrongType
-from journeys import events as ev
-from tests.samples import (
+from connectors.examples import (
     NOW_MS,
     ROWS,
     avro_envelope_record,
@@ -19,6 +18,7 @@ from tests.samples import (
     topic_of,
     with_json_schema,
 )
+from journeys import events as ev
 
 EXPECTED: dict[str, ev.Row] = {
     "inventory.products": ev.Product("SKU-1", "p-1", "Shell jacket", "Jackets", "Nordwind", 129.0),

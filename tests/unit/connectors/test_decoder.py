@@ -12,10 +12,7 @@ from hypothesis import strategies as st
 from connectors.avro import Encoder, LocalSchemas, load_schema
 from connectors.clickstream import to_avro_record
 from connectors.decoder import DeadLetter, DeadLetterEncoder, Decoder, Skipped
-from connectors.records import KafkaRecord
-from journeyctl.settings import Settings
-from journeys.events import ChangeEvent, ChannelFeedback, ClickEvent
-from tests.samples import (
+from connectors.examples import (
     CLICK,
     ORDER_COMPLETED,
     ROWS,
@@ -24,6 +21,9 @@ from tests.samples import (
     envelope,
     topic_of,
 )
+from connectors.records import KafkaRecord
+from journeyctl.settings import Settings
+from journeys.events import ChangeEvent, ChannelFeedback, ClickEvent
 
 SETTINGS = Settings()
 FEEDBACK = {
