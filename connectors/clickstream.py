@@ -70,7 +70,7 @@ def _item(p: dict[str, Any], where: str) -> Item:
     _check_text(p, _ITEM_TEXT, where)
     get = p.get
     return Item(
-        get("sku"),
+        p["sku"],  # callers check it is there
         get("product_id"),
         get("category"),
         get("brand"),
