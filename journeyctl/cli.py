@@ -82,6 +82,22 @@ def cmd_run(args: argparse.Namespace) -> int:
         env.execute(args.job_name or "relay")
         print(f"relay: finished in {time.monotonic() - started:.1f} s", flush=True)
         return 0
+    if args.job == "ingest":
+        from connectors.admin import ensure_topics
+        from jobs.environment import create_environment
+        from jobs.ingest import build_pipeline, kafka_connectors
+
+        t = settings.topics
+        ensure_topics(settings, [*t.inputs(), t.decoded, t.dead_letter])
+        env = create_environment(settings)
+        sources, sinks = kafka_connectors(settings, bounded=args.bounded)
+        build_pipeline(env, sources, sinks, settings)
+        print(
+            f"ingest: {len(t.inputs())} input topics -> {t.decoded} (JSON), bad records -> {t.dead_letter}",
+            flush=True,
+        )
+        env.execute(args.job_name or "ingest")
+        return 0
     raise SystemExit(f"unknown job {args.job!r}")
 
 
@@ -122,7 +138,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_stack)
 
     r = sub.add_parser("run", help="run a job on a local MiniCluster, or submit it with `flink run -py`")
-    r.add_argument("job", choices=["relay"])
+    r.add_argument(
+        "job",
+        choices=["relay", "ingest"],
+        help="relay: copy a topic (smoke test); ingest: decode every input, dead-letter the bad ones",
+    )
     r.add_argument("--bounded", action="store_true", help="stop at the offsets that are latest at start")
     r.add_argument("--input", help="relay: input topic")
     r.add_argument("--output", help="relay: output topic")

@@ -107,6 +107,8 @@ def test_inputs_are_decoded_and_bad_ones_dead_lettered(
         "WrongType": (stock, b"{}", json.dumps(bad_stock).encode()),
         "UnknownOp": (stock, b"{}", json.dumps({**envelope("inventory.stock_levels"), "op": "x"}).encode()),
         "OversizedValue": (t.clickstream, b"c-1", b'{"pad": "' + b"x" * 5000 + b'"}'),
+        "InvalidValue": (t.clickstream, b"c-1", json.dumps({**CLICK, "type": "identify"}).encode()),
+        "BadEnvelope": (t.channel_feedback, b"c-1", b'["not", "an", "object"]'),
     }
 
     offsets: dict[bytes, tuple[str, int, int]] = {}
