@@ -69,3 +69,13 @@ def kafka_connectors(settings: Settings, bounded: bool = False) -> tuple[IngestS
             sink_for(settings, "ingest-dead-letters", [t.dead_letter]),
         ),
     )
+
+
+def topics(settings: Settings) -> list[str]:
+    t = settings.topics
+    return [*t.inputs(), t.decoded, t.dead_letter]
+
+
+def describe(settings: Settings) -> str:
+    t = settings.topics
+    return f"{len(t.inputs())} input topics -> {t.decoded} (JSON), bad records -> {t.dead_letter}"

@@ -58,3 +58,11 @@ def kafka_connectors(settings: Settings, bounded: bool = False) -> tuple[RelaySo
         RelaySources(KafkaRecordSource(settings, (topics.input,), "relay-input", bounded=bounded)),
         RelaySinks(sink_for(settings, "relay-output", [topics.output])),
     )
+
+
+def topics(settings: Settings) -> list[str]:
+    return [settings.relay.input, settings.relay.output]
+
+
+def describe(settings: Settings) -> str:
+    return f"{settings.relay.input} -> {settings.relay.output}"

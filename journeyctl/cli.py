@@ -62,43 +62,28 @@ def cmd_stack(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    import importlib
+
+    from connectors.admin import ensure_topics
+    from jobs.environment import create_environment
+
     settings = _settings(args)
-    if args.job == "relay":
-        from connectors.admin import ensure_topics
-        from jobs.environment import create_environment
-        from jobs.relay import build_pipeline, kafka_connectors
-
-        ensure_topics(settings, [settings.relay.input, settings.relay.output])
-        env = create_environment(settings)
-        sources, sinks = kafka_connectors(settings, bounded=args.bounded)
-        build_pipeline(env, sources, sinks, settings)
-        started = time.monotonic()
-        print(
-            f"relay: {settings.relay.input} -> {settings.relay.output} "
-            f"({settings.sink.delivery.value}, parallelism {settings.flink.parallelism}); "
-            + ("stops at the end of the input" if args.bounded else "Ctrl-C to stop"),
-            flush=True,
-        )
-        env.execute(args.job_name or "relay")
-        print(f"relay: finished in {time.monotonic() - started:.1f} s", flush=True)
-        return 0
-    if args.job == "ingest":
-        from connectors.admin import ensure_topics
-        from jobs.environment import create_environment
-        from jobs.ingest import build_pipeline, kafka_connectors
-
-        t = settings.topics
-        ensure_topics(settings, [*t.inputs(), t.decoded, t.dead_letter])
-        env = create_environment(settings)
-        sources, sinks = kafka_connectors(settings, bounded=args.bounded)
-        build_pipeline(env, sources, sinks, settings)
-        print(
-            f"ingest: {len(t.inputs())} input topics -> {t.decoded} (JSON), bad records -> {t.dead_letter}",
-            flush=True,
-        )
-        env.execute(args.job_name or "ingest")
-        return 0
-    raise SystemExit(f"unknown job {args.job!r}")
+    # every job module has the same shape: topics, kafka_connectors, build_pipeline, describe
+    job = importlib.import_module(f"jobs.{args.job}")
+    ensure_topics(settings, job.topics(settings))
+    env = create_environment(settings)
+    sources, sinks = job.kafka_connectors(settings, bounded=args.bounded)
+    job.build_pipeline(env, sources, sinks, settings)
+    print(
+        f"{args.job}: {job.describe(settings)} ({settings.sink.delivery.value}, parallelism "
+        f"{settings.flink.parallelism}); "
+        + ("stops at the end of the input" if args.bounded else "Ctrl-C to stop"),
+        flush=True,
+    )
+    started = time.monotonic()
+    env.execute(args.job_name or args.job)
+    print(f"{args.job}: finished in {time.monotonic() - started:.1f} s", flush=True)
+    return 0
 
 
 def cmd_schemas(args: argparse.Namespace) -> int:
