@@ -20,8 +20,15 @@ Key = Literal["customer", "cart", "order", "shipment", "application"]
 Purpose = Literal["marketing", "transactional"]
 ChannelName = Literal["email", "sms", "push", "in_app"]
 TableName = Literal[
-    "inventory.products", "inventory.stores", "inventory.stock_levels", "orders.orders", "orders.shipments",
-    "crm.customers", "crm.consents", "support.tickets", "onboarding.applications",
+    "inventory.products",
+    "inventory.stores",
+    "inventory.stock_levels",
+    "orders.orders",
+    "orders.shipments",
+    "crm.customers",
+    "crm.consents",
+    "support.tickets",
+    "onboarding.applications",
 ]
 
 
@@ -58,10 +65,15 @@ class FactTest(Strict):
 
     @model_validator(mode="after")
     def _one_test(self) -> FactTest:
-        given = [n for n in ("is_", "in_", "not_in", "at_least", "at_most", "changed", "went_up")
-                 if getattr(self, n) is not None]
+        given = [
+            n
+            for n in ("is_", "in_", "not_in", "at_least", "at_most", "changed", "went_up")
+            if getattr(self, n) is not None
+        ]
         if len(given) != 1:
-            raise ValueError("a fact test needs exactly one of: is, in, not_in, at_least, at_most, changed, went_up")
+            raise ValueError(
+                "a fact test needs exactly one of: is, in, not_in, at_least, at_most, changed, went_up"
+            )
         return self
 
 
@@ -159,8 +171,12 @@ class Wait(Strict):
 
     @model_validator(mode="after")
     def _one_deadline(self) -> Wait:
-        kinds = [self.for_ is not None, self.quiet is not None, self.until_date is not None,
-                 self.until_time is not None]
+        kinds = [
+            self.for_ is not None,
+            self.quiet is not None,
+            self.until_date is not None,
+            self.until_time is not None,
+        ]
         if sum(kinds) > 1:
             raise ValueError("a wait has one deadline: for, quiet, until_date or until_time")
         if sum(kinds) == 0 and not self.on:
@@ -224,8 +240,10 @@ class Step(Strict):
     def _one_kind(self) -> Step:
         kinds = [k for k in ("wait", "actions", "branch", "split", "exit") if getattr(self, k) is not None]
         if len(kinds) != 1:
-            raise ValueError(f"step {self.id!r}: a step is exactly one of wait, action(s), branch, split, exit; "
-                             f"got {', '.join(kinds) or 'none'}")
+            raise ValueError(
+                f"step {self.id!r}: a step is exactly one of wait, action(s), branch, split, exit; "
+                f"got {', '.join(kinds) or 'none'}"
+            )
         if self.branch is not None and self.next is not None:
             raise ValueError(f"step {self.id!r}: a branch goes where its arms say; `next` is not used")
         return self

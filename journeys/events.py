@@ -47,6 +47,31 @@ class Item:
 
 
 @dataclass(slots=True)
+class SkuFacts:
+    """What is known about one SKU right now: the catalogue entry and its stock per location.
+
+    The SKU stage attaches these to cart events and sends them to the customers whose open
+    carts hold the SKU when its stock crosses a threshold, so the engine decides on current
+    stock without a catalogue of its own.
+    """
+
+    sku: str
+    name: str | None = None
+    category: str | None = None
+    brand: str | None = None
+    price: float | None = None
+    online: int = 0
+    #: store_id -> units
+    stores: dict[str, int] = field(default_factory=dict)
+    #: in-stock SKUs of the same category (their own alternatives left empty), best stocked first
+    alternatives: tuple[SkuFacts, ...] = ()
+
+    @property
+    def stock(self) -> int:
+        return self.online + sum(self.stores.values())
+
+
+@dataclass(slots=True)
 class ClickEvent:
     """A Segment-style `track` call."""
 
@@ -65,6 +90,8 @@ class ClickEvent:
     timezone: str | None = None
     #: properties the contract does not name, kept for journeys that branch on them
     extra: dict[str, Any] = field(default_factory=dict)
+    #: stock of the event's SKUs, attached by the SKU stage (empty straight from the decoder)
+    facts: tuple[SkuFacts, ...] = ()
 
 
 # ---------------------------------------------------------------- rows of the operational tables
@@ -198,4 +225,15 @@ class ChannelFeedback:
     occurred_at: int
 
 
+@dataclass(slots=True)
+class StockNotice:
+    """A SKU in one of this customer's open carts crossed a stock threshold (low, out, back)."""
+
+    customer_id: str
+    facts: SkuFacts
+    ts_ms: int
+    event_id: str
+
+
 Event = ClickEvent | ChangeEvent | ChannelFeedback
+EngineInput = ClickEvent | ChangeEvent | ChannelFeedback | StockNotice

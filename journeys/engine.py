@@ -1,0 +1,880 @@
+"""The journey engine: one customer's state, one event or timer, out come actions and journey events.
+
+    result = engine.on_event(state, event, now)   # an input event at journey time `now`
+    result = engine.on_timer(state, now)          # the moment `state.next_due()` said
+
+Plain Python with no Flink import; the clock is the `now` it is given (event time). The Flink
+operator stores `result.state` (None: clear it) and registers a timer for `result.next_due`.
+Every action passes the decision layer when it is emitted: experiment holdout, consent and
+channel choice, VIP service suppression, the frequency cap, quiet hours; each suppression or
+deferral is a journey event with its reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from journeys import events as ev
+from journeys.definition import (
+    ActionSpec,
+    AllOf,
+    AnyOf,
+    Condition,
+    FactTest,
+    Journey,
+    Match,
+    Step,
+    duration_ms,
+)
+from journeys.facts import (
+    FACTS,
+    Ctx,
+    Reference,
+    alternatives,
+    cart_items,
+    customer,
+    low_stock_items,
+    nearest_store,
+)
+from journeys.state import CustomerState, Instance, PendingAction
+
+HOUR_MS = 3_600_000
+DAY_MS = 24 * HOUR_MS
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    #: marketing actions per customer per rolling 24 h, across journeys
+    cap_per_24h: int = 2
+    quiet_start_hour: int = 21
+    quiet_end_hour: int = 8
+    bounce_window_ms: int = 7 * DAY_MS
+    dedupe_window_ms: int = DAY_MS
+    #: how long product views count towards a browse session
+    view_window_ms: int = 2 * HOUR_MS
+    keep_entries_ms: int = 180 * DAY_MS
+    keep_orders_ms: int = 30 * DAY_MS
+    default_timezone: str = "UTC"
+    #: affinity half-life
+    affinity_half_life_ms: int = 7 * DAY_MS
+    #: steps one event may pass through before the engine calls it a loop
+    max_transitions: int = 64
+
+
+@dataclass(slots=True)
+class Result:
+    state: CustomerState | None
+    actions: list[dict[str, Any]] = field(default_factory=list)
+    journey_events: list[dict[str, Any]] = field(default_factory=list)
+    next_due: int | None = None
+    #: what happened to the input: applied, duplicate, erased, ignored
+    outcome: str = "applied"
+
+
+def customer_of(event: ev.EngineInput) -> str | None:
+    if type(event) is ev.ClickEvent:
+        return event.user_id
+    if type(event) is ev.ChangeEvent:
+        return getattr(event.row, "customer_id", None)
+    if type(event) is ev.ChannelFeedback or type(event) is ev.StockNotice:
+        return event.customer_id
+    return None
+
+
+def event_id(event: ev.EngineInput) -> str:
+    if type(event) is ev.ClickEvent:
+        return event.message_id
+    if type(event) is ev.ChannelFeedback:
+        return f"feedback:{event.action_id}:{event.event}:{event.occurred_at}"
+    return event.event_id  # type: ignore[union-attr]
+
+
+def event_time(event: ev.EngineInput) -> int:
+    if type(event) is ev.ChannelFeedback:
+        return event.occurred_at
+    return event.ts_ms  # type: ignore[union-attr]
+
+
+def _hash(*parts: object) -> str:
+    return hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()[:32]
+
+
+def bucket(customer_id: str, journey_id: str) -> int:
+    """0-99, the same for a customer and journey on every run and machine."""
+    return int(hashlib.sha256(f"{journey_id}|{customer_id}".encode()).hexdigest()[:8], 16) % 100
+
+
+class Engine:
+    def __init__(
+        self,
+        journeys: Iterable[Journey],
+        config: EngineConfig | None = None,
+        reference: Reference | None = None,
+    ) -> None:
+        self.config = config or EngineConfig()
+        self.reference = reference or Reference()
+        self.versions: dict[tuple[str, int], Journey] = {}
+        self.current: dict[str, Journey] = {}
+        for j in journeys:
+            self.versions[(j.id, j.version)] = j
+            if j.id not in self.current or j.version > self.current[j.id].version:
+                self.current[j.id] = j
+
+    # ------------------------------------------------------------------ entry points
+
+    def on_event(self, state: CustomerState | None, event: ev.EngineInput, now: int) -> Result:
+        cid = customer_of(event)
+        if cid is None:
+            return Result(state, next_due=state.next_due() if state else None, outcome="ignored")
+        if state is None:
+            state = CustomerState(cid)
+        eid = event_id(event)
+        if eid in state.seen:
+            return Result(state, next_due=state.next_due(), outcome="duplicate")
+        run = _Run(self, state, now, event, eid)
+        if state.erased:
+            if type(event) is ev.ChangeEvent and event.table == "crm.customers" and event.op in ("c", "r"):
+                state = CustomerState(cid)  # the customer was created again
+                run = _Run(self, state, now, event, eid)
+            else:
+                return Result(state, next_due=None, outcome="erased")
+        if type(event) is ev.ChangeEvent and event.table == "crm.customers" and event.op == "d":
+            return run.erase()
+        state.seen[eid] = now
+        run.apply_profile()
+        run.update_instances()
+        run.enter_journeys()
+        return run.finish()
+
+    def on_timer(self, state: CustomerState | None, now: int) -> Result:
+        if state is None:
+            return Result(None)
+        run = _Run(self, state, now, None, f"timer:{now}")
+        run.fire_timers()
+        return run.finish()
+
+    def journey_for(self, inst: Instance) -> Journey:
+        """The version the instance entered with; the current one if that version is gone."""
+        return self.versions.get((inst.journey_id, inst.version)) or self.current[inst.journey_id]
+
+
+class _Run:
+    """One call of the engine: the state, the event and the clock, and what comes out."""
+
+    def __init__(
+        self, engine: Engine, state: CustomerState, now: int, event: ev.EngineInput | None, trigger: str
+    ) -> None:
+        self.e = engine
+        self.cfg = engine.config
+        self.state = state
+        self.now = now
+        self.event = event
+        self.trigger = trigger
+        self.actions: list[dict[str, Any]] = []
+        self.jevents: list[dict[str, Any]] = []
+        self.prev: dict[str, ev.Row | None] = {}
+
+    # ------------------------------------------------------------------ bookkeeping
+
+    def ctx(self, inst: Instance | None, journey: Journey | None) -> Ctx:
+        return Ctx(
+            self.state,
+            inst,
+            self.event,
+            journey.params if journey else {},
+            self.e.reference,
+            self.now,
+            self.prev,
+        )
+
+    def journey_event(self, inst: Instance, journey: Journey, event_type: str, **fields: Any) -> None:
+        seq = inst.data.get("_seq", 0) + 1
+        inst.data["_seq"] = seq
+        record = {
+            "event_id": _hash(self.state.customer_id, inst.journey_id, inst.key, inst.entered_at, seq),
+            "customer_id": self.state.customer_id,
+            "journey_id": journey.id,
+            "journey_version": inst.version,
+            "instance_key": inst.key,
+            "event_type": event_type,
+            "step_id": fields.pop("step_id", inst.step),
+            "reason": None,
+            "variant": inst.variant,
+            "action_id": None,
+            "action_type": None,
+            "channel": None,
+            "purpose": None,
+            "wait_until": None,
+            "revenue": None,
+            "currency": None,
+            "order_id": None,
+            "trigger_event_id": None if self.event is None else self.trigger,
+            "occurred_at": self.now,
+            "attributes": {},
+        }
+        record.update(fields)
+        self.jevents.append(record)
+
+    def finish(self) -> Result:
+        s = self.state
+        s.last_event = max(s.last_event, self.now)
+        s.prune(
+            self.now,
+            self.cfg.dedupe_window_ms,
+            self.cfg.view_window_ms,
+            self.cfg.keep_entries_ms,
+            self.cfg.keep_orders_ms,
+        )
+        if s.journeys_empty() and s.profile_empty() and not s.erased:
+            # only dedupe ids are left: nothing worth a state of its own
+            return Result(None, self.actions, self.jevents, None)
+        return Result(s, self.actions, self.jevents, s.next_due())
+
+    def erase(self) -> Result:
+        for inst in self.state.instances:
+            journey = self.e.journey_for(inst)
+            self.journey_event(inst, journey, "exited", reason="erasure")
+        cid = self.state.customer_id
+        self.state.__init__(cid)  # type: ignore[misc]
+        self.state.erased = True
+        return Result(self.state, [], self.jevents, None, outcome="erased")
+
+    # ------------------------------------------------------------------ profile facts
+
+    def apply_profile(self) -> None:
+        e, s = self.event, self.state
+        if type(e) is ev.ClickEvent:
+            for f in e.facts:
+                s.skus[f.sku] = f
+            item = e.item
+            if e.event in ("Product Viewed", "Product Added") and item is not None:
+                self._affinity(item, 3.0 if e.event == "Product Added" else 1.0)
+                if e.event == "Product Viewed" and item.category:
+                    s.views.append((self.now, item.sku, item.category))
+            if e.event == "Order Completed" and e.order_id:
+                s.order_categories[e.order_id] = (
+                    self.now,
+                    sorted({p.category for p in e.products if p.category}),
+                )
+        elif type(e) is ev.ChangeEvent:
+            row = e.after
+            if e.table == "crm.customers":
+                self.prev["crm.customers"] = (
+                    e.before
+                    if e.before is not None
+                    and e.op == "u"
+                    and getattr(e.before, "loyalty_tier", None) is not None
+                    else s.customer
+                )
+                if type(row) is ev.Customer:
+                    s.customer = row
+            elif e.table == "crm.consents" and type(row) is ev.Consent:
+                s.consents[f"{row.channel}:{row.purpose}"] = row.granted
+                if row.purpose == "marketing" and row.granted:
+                    s.opted_out.discard(row.channel)
+            elif e.table == "support.tickets":
+                t = e.row
+                if t is not None and type(t) is ev.Ticket:
+                    if e.op != "d" and t.status in ("open", "pending"):
+                        s.tickets[t.ticket_id] = t.priority
+                    else:
+                        s.tickets.pop(t.ticket_id, None)
+        elif type(e) is ev.ChannelFeedback:
+            counts = s.engagement.setdefault(e.channel, [0, 0])
+            if e.event == "delivered":
+                counts[0] += 1
+            elif e.event in ("opened", "clicked"):
+                counts[1] += 1
+            elif e.event == "bounced":
+                s.bounced[e.channel] = e.occurred_at
+            elif e.event in ("unsubscribed", "complained"):
+                s.opted_out.add(e.channel)
+        elif type(e) is ev.StockNotice:
+            s.skus[e.facts.sku] = e.facts
+
+    def _affinity(self, item: ev.Item, weight: float) -> None:
+        s = self.state
+        if s.affinity and self.now > s.affinity_at:
+            decay = 0.5 ** ((self.now - s.affinity_at) / self.cfg.affinity_half_life_ms)
+            s.affinity = {k: v * decay for k, v in s.affinity.items() if v * decay > 0.01}
+        s.affinity_at = max(s.affinity_at, self.now)
+        for k in (f"c:{item.category}" if item.category else None, f"b:{item.brand}" if item.brand else None):
+            if k:
+                s.affinity[k] = s.affinity.get(k, 0.0) + weight
+
+    # ------------------------------------------------------------------ open instances
+
+    def update_instances(self) -> None:
+        for inst in list(self.state.instances):
+            if inst not in self.state.instances:
+                continue
+            journey = self.e.journey_for(inst)
+            self._apply_instance_data(inst, journey)
+            ctx = self.ctx(inst, journey)
+            exit_ = next((x for x in journey.exit if self._matches(x, inst, ctx)), None)
+            if exit_ is not None:
+                if exit_.goal:
+                    self._converted(inst, journey)
+                self._exit(inst, journey, exit_.reason)
+                continue
+            if any(self._matches(m, inst, ctx) for m in journey.activity):
+                inst.last_activity = self.now
+                step = journey.step(inst.step)
+                if step.wait is not None and step.wait.quiet is not None:
+                    inst.wake_at = self.now + duration_ms(step.wait.quiet)
+            step = journey.step(inst.step)
+            if step.wait is not None:
+                for on in step.wait.on:
+                    if self._matches(on, inst, ctx):
+                        self._goto(inst, journey, on.goto, reason=f"event:{self._describe(self.event)}")
+                        break
+
+    def _apply_instance_data(self, inst: Instance, journey: Journey) -> None:
+        e = self.event
+        if (
+            journey.key == "cart"
+            and type(e) is ev.ClickEvent
+            and e.cart_id == inst.key
+            and e.item is not None
+        ):
+            cart: dict[str, int] = inst.data.setdefault("cart", {})
+            if e.event == "Product Added":
+                cart[e.item.sku] = cart.get(e.item.sku, 0) + e.item.quantity
+            elif e.event == "Product Removed":
+                left = cart.get(e.item.sku, 0) - e.item.quantity
+                if left > 0:
+                    cart[e.item.sku] = left
+                else:
+                    cart.pop(e.item.sku, None)
+        elif type(e) is ev.ChangeEvent:
+            for key, table, field_, slot in (
+                ("shipment", "orders.shipments", "shipment_id", "shipment"),
+                ("application", "onboarding.applications", "application_id", "application"),
+                ("order", "orders.orders", "order_id", "order"),
+            ):
+                if journey.key == key and e.table == table and getattr(e.row, field_, None) == inst.key:
+                    self.prev[table] = inst.data.get(slot)
+                    if e.after is not None:
+                        inst.data[slot] = e.after
+        elif (
+            journey.key == "customer"
+            and type(e) is ev.ClickEvent
+            and "viewed" in inst.data
+            and e.event == "Product Viewed"
+            and e.item is not None
+            and e.item.category == inst.data.get("category")
+        ):
+            inst.data["viewed"][e.item.sku] = e.item.category
+
+    # ------------------------------------------------------------------ entry
+
+    def enter_journeys(self) -> None:
+        e = self.event
+        assert e is not None
+        for journey in self.e.current.values():
+            ctx = self.ctx(None, journey)
+            if not self._matches(journey.entry, None, ctx, entry=True):
+                continue
+            key = self._key_of(journey.key, e)
+            if key is None or any(
+                getattr(e, f, None) is None and getattr(getattr(e, "row", None), f, None) is None
+                for f in journey.entry.require
+            ):
+                continue
+            if any(i.journey_id == journey.id and i.key == key for i in self.state.instances):
+                continue
+            if not self._may_enter(journey, key):
+                continue
+            if journey.audience is not None and not self.holds(journey.audience, ctx):
+                continue
+            self._enter(journey, key)
+
+    def _may_enter(self, journey: Journey, key: str) -> bool:
+        r = journey.reentry
+        entries = self.state.entries
+        if r.policy == "once":
+            return journey.id not in entries
+        last = entries.get(f"{journey.id}|{key}")
+        if r.policy == "once_per_key":
+            return last is None
+        assert r.cooldown is not None
+        return last is None or self.now - last >= duration_ms(r.cooldown)
+
+    def _enter(self, journey: Journey, key: str) -> None:
+        first = journey.steps[0].id
+        inst = Instance(journey.id, journey.version, key, first, self.now, self.now, last_activity=self.now)
+        e = self.event
+        if (
+            journey.key == "cart"
+            and type(e) is ev.ClickEvent
+            and e.item is not None
+            and e.event == "Product Added"
+        ):
+            inst.data["cart"] = {e.item.sku: e.item.quantity}
+        elif journey.key == "cart":
+            inst.data["cart"] = {}
+        elif type(e) is ev.ChangeEvent and journey.key in ("shipment", "application", "order") and e.after:
+            inst.data[journey.key] = e.after
+        if type(e) is ev.ChangeEvent and journey.key == "shipment":
+            inst.data["order_id"] = getattr(e.after, "order_id", None)
+        if journey.key == "customer" and type(e) is ev.ClickEvent and e.event == "Product Viewed" and e.item:
+            cat = e.item.category
+            inst.data["category"] = cat
+            inst.data["viewed"] = {sku: c for _, sku, c in self.state.views if c == cat}
+        self.state.instances.append(inst)
+        self.state.entries[journey.id if journey.reentry.policy == "once" else f"{journey.id}|{key}"] = (
+            self.now
+        )
+        self.journey_event(inst, journey, "entered", step_id=None)
+        self._start_step(inst, journey, first)
+        self._run(inst, journey)
+
+    def _key_of(self, key: str, e: ev.EngineInput) -> str | None:
+        if key == "customer":
+            return customer_of(e)
+        if type(e) is ev.ClickEvent:
+            return {"cart": e.cart_id, "order": e.order_id}.get(key)
+        if type(e) is ev.ChangeEvent:
+            return getattr(e.row, f"{key}_id", None)
+        return None
+
+    # ------------------------------------------------------------------ matching and conditions
+
+    def _matches(self, m: Match, inst: Instance | None, ctx: Ctx, entry: bool = False) -> bool:
+        e = self.event
+        if m.click is not None:
+            if type(e) is not ev.ClickEvent or e.event not in m.click:
+                return False
+        else:
+            if type(e) is not ev.ChangeEvent or e.table != m.change:
+                return False
+            ops = m.ops or ["c", "u", "r"]
+            if e.op not in ops and not (e.op == "r" and "c" in ops):
+                return False
+        if m.same is not None and inst is not None and self._same_value(m.same, e) != inst.key:
+            return False
+        return m.when is None or self.holds(m.when, ctx)
+
+    def _same_value(self, key: str, e: ev.EngineInput | None) -> str | None:
+        if e is None:
+            return None
+        if key == "customer":
+            return customer_of(e)
+        if type(e) is ev.ClickEvent:
+            if key == "cart":
+                return e.cart_id
+            if key == "order":
+                return e.order_id
+            return None
+        return getattr(getattr(e, "row", None), f"{key}_id", None)
+
+    def holds(self, cond: Condition, ctx: Ctx) -> bool:
+        if isinstance(cond, FactTest):
+            return self._test(cond, ctx)
+        if isinstance(cond, AllOf):
+            return all(self.holds(c, ctx) for c in cond.all)
+        if isinstance(cond, AnyOf):
+            return any(self.holds(c, ctx) for c in cond.any)
+        return not self.holds(cond.not_, ctx)
+
+    def _test(self, t: FactTest, ctx: Ctx) -> bool:
+        fact = FACTS[t.fact]
+        value = fact.get(ctx)
+        order = fact.order or (lambda v: v)
+        if t.is_ is not None:
+            return bool(value == t.is_)
+        if t.in_ is not None:
+            return value in t.in_
+        if t.not_in is not None:
+            return value not in t.not_in
+        if value is None:
+            return False
+        if t.at_least is not None:
+            return bool(order(value) >= order(t.at_least))
+        if t.at_most is not None:
+            return bool(order(value) <= order(t.at_most))
+        before = fact.before(ctx) if fact.before is not None else None
+        if t.changed is not None:
+            return bool((before != value) == t.changed)
+        if t.went_up is not None:
+            up = before is not None and order(value) > order(before)
+            return up == t.went_up
+        return False
+
+    # ------------------------------------------------------------------ steps
+
+    def _start_step(self, inst: Instance, journey: Journey, step_id: str) -> None:
+        inst.step = step_id
+        inst.step_started = self.now
+        inst.wake_at = None
+        inst.visits[step_id] = inst.visits.get(step_id, 0) + 1
+        self.journey_event(inst, journey, "step")
+
+    def _goto(self, inst: Instance, journey: Journey, step_id: str, reason: str) -> None:
+        self.journey_event(inst, journey, "branch", reason=reason, attributes={"to": step_id})
+        self._start_step(inst, journey, step_id)
+        self._run(inst, journey)
+
+    def _advance(self, inst: Instance, journey: Journey, step: Step) -> bool:
+        """Go to the step after `step`; False when the journey ends there."""
+        nxt = journey.next_of(step)
+        if nxt is None:
+            self._exit(inst, journey, "completed")
+            return False
+        self._start_step(inst, journey, nxt)
+        return True
+
+    def _run(self, inst: Instance, journey: Journey) -> None:
+        for _ in range(self.cfg.max_transitions):
+            if inst not in self.state.instances:
+                return
+            step = journey.step(inst.step)
+            ctx = self.ctx(inst, journey)
+            if step.wait is not None:
+                deadline = self._deadline(inst, journey, step, ctx)
+                if deadline is not None and deadline <= self.now:
+                    if not self._advance(inst, journey, step):
+                        return
+                    continue
+                inst.wake_at = deadline
+                self.journey_event(inst, journey, "waiting", wait_until=deadline)
+                return
+            if step.actions is not None:
+                for spec in step.actions:
+                    self._act(inst, journey, step, spec, ctx)
+                    if inst not in self.state.instances:
+                        return
+                if not self._advance(inst, journey, step):
+                    return
+            elif step.branch is not None:
+                arm = next(
+                    (b for b in step.branch if b.otherwise or (b.when and self.holds(b.when, ctx))), None
+                )
+                if arm is None:
+                    self._exit(inst, journey, f"no_branch:{step.id}")
+                    return
+                self.journey_event(inst, journey, "branch", reason=arm.goto, attributes={"to": arm.goto})
+                self._start_step(inst, journey, arm.goto)
+            elif step.split is not None:
+                if inst.variant is None and not inst.holdout:
+                    self._assign(inst, journey, step)
+                if not self._advance(inst, journey, step):
+                    return
+            else:
+                self._exit(inst, journey, step.exit or "exit")
+                return
+        self._exit(inst, journey, "loop")
+
+    def _assign(self, inst: Instance, journey: Journey, step: Step) -> None:
+        assert step.split is not None
+        b = bucket(self.state.customer_id, journey.id)
+        if b < step.split.holdout:
+            inst.holdout = True
+            inst.variant = "holdout"
+        else:
+            edge = step.split.holdout
+            for name, share in sorted(step.split.variants.items()):
+                edge += share
+                if b < edge:
+                    inst.variant = name
+                    break
+        self.journey_event(inst, journey, "branch", reason=f"variant:{inst.variant}")
+
+    def _deadline(self, inst: Instance, journey: Journey, step: Step, ctx: Ctx) -> int | None:
+        w = step.wait
+        assert w is not None
+        if w.for_ is not None:
+            return inst.step_started + duration_ms(w.for_)
+        if w.quiet is not None:
+            return max(inst.last_activity, inst.step_started) + duration_ms(w.quiet)
+        if w.until_date is not None:
+            day = FACTS[w.until_date].get(ctx)
+            if day is None:
+                return self.now
+            assert w.local_time is not None
+            hh, mm = (int(x) for x in w.local_time.split(":"))
+            local = datetime.combine(date.fromisoformat(day), time(hh, mm), tzinfo=self._tz())
+            return int(local.timestamp() * 1000)
+        if w.until_time is not None:
+            at = FACTS[w.until_time].get(ctx)
+            if at is None:
+                return None if w.on else self.now
+            return int(at) + (duration_ms(w.after) if w.after else 0)
+        return None
+
+    def _tz(self) -> ZoneInfo:
+        c = self.state.customer
+        name = (c.timezone if c is not None else None) or self.cfg.default_timezone
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            return ZoneInfo(self.cfg.default_timezone)
+
+    def _exit(self, inst: Instance, journey: Journey, reason: str) -> None:
+        self.journey_event(inst, journey, "exited", reason=reason)
+        self.state.instances.remove(inst)
+
+    def _converted(self, inst: Instance, journey: Journey) -> None:
+        e = self.event
+        revenue = currency = order_id = None
+        if type(e) is ev.ClickEvent:
+            revenue, currency, order_id = e.total, e.currency, e.order_id
+        elif type(e) is ev.ChangeEvent and type(e.after) is ev.Order:
+            revenue, currency, order_id = e.after.total, e.after.currency, e.after.order_id
+        self.journey_event(inst, journey, "converted", revenue=revenue, currency=currency, order_id=order_id)
+
+    # ------------------------------------------------------------------ timers
+
+    def fire_timers(self) -> None:
+        for inst in list(self.state.instances):
+            if inst not in self.state.instances:
+                continue
+            journey = self.e.journey_for(inst)
+            due = [p for p in inst.deferred if p.due <= self.now]
+            for pending in due:
+                inst.deferred.remove(pending)
+                self._emit(inst, journey, pending.record, self.ctx(inst, journey), deferred=True)
+            if inst.wake_at is not None and inst.wake_at <= self.now and inst in self.state.instances:
+                step = journey.step(inst.step)
+                self.journey_event(
+                    inst,
+                    journey,
+                    "branch",
+                    reason="timeout",
+                    attributes={"to": journey.next_of(step) or "end"},
+                )
+                if self._advance(inst, journey, step):
+                    self._run(inst, journey)
+
+    # ------------------------------------------------------------------ actions and the decision layer
+
+    def _act(self, inst: Instance, journey: Journey, step: Step, spec: ActionSpec, ctx: Ctx) -> None:
+        # a touch counts whether it is sent, suppressed or deferred: a series must end for the
+        # holdout and for customers without consent too
+        inst.touches += 1
+        if spec.once_per:
+            key = "|".join([spec.type, *(str(FACTS[f].get(ctx)) for f in spec.once_per)])
+            if key in inst.sent:
+                self.journey_event(
+                    inst,
+                    journey,
+                    "suppressed",
+                    reason="already_sent",
+                    action_type=spec.type,
+                    purpose=spec.purpose,
+                )
+                return
+        record = self._build(inst, journey, step, spec, ctx)
+        if spec.once_per:
+            record["attributes"]["_once"] = key
+        self._emit(inst, journey, record, ctx)
+
+    def _build(
+        self, inst: Instance, journey: Journey, step: Step, spec: ActionSpec, ctx: Ctx
+    ) -> dict[str, Any]:
+        s = self.state
+        visit = inst.visits.get(step.id, 1)
+        items: list[dict[str, Any]] = []
+        if spec.items in ("cart", "cart_in_stock"):
+            low = set(low_stock_items(ctx)) if spec.urgency == "low_stock" else set()
+            for sku, qty in cart_items(ctx).items():
+                f = s.skus.get(sku)
+                stock = f.stock if f is not None else None
+                if spec.items == "cart_in_stock" and not stock:
+                    continue
+                items.append(_item(sku, f, qty, stock))
+            items.sort(key=lambda i: (i["sku"] not in low, i["sku"]))
+        elif spec.items == "viewed_in_stock":
+            for sku in sorted(inst.data.get("viewed", {})):
+                f = s.skus.get(sku)
+                if f is not None and f.stock > 0:
+                    items.append(_item(sku, f, 1, f.stock))
+        alts = (
+            [_item(a.sku, a, 1, a.stock) for a in alternatives(ctx, spec.alternatives)]
+            if spec.alternatives
+            else []
+        )
+        store = None
+        if spec.store:
+            near = nearest_store(ctx)
+            if near is not None:
+                st, dist = near
+                units = sum(
+                    (s.skus[k].stores.get(st.store_id, 0) if k in s.skus else 0) for k in cart_items(ctx)
+                )
+                if units > 0:
+                    store = {
+                        "store_id": st.store_id,
+                        "name": st.name,
+                        "distance_km": round(dist, 2),
+                        "stock": units,
+                    }
+        attributes = {k: _fill(v, ctx) for k, v in spec.attributes.items()}
+        if journey.key != "customer":
+            attributes.setdefault(f"{journey.key}_id", inst.key)
+        reason = _fill(spec.reason, ctx) if spec.reason else f"{journey.id}/{step.id}"
+        return {
+            "action_id": _hash(
+                s.customer_id, journey.id, inst.version, inst.key, inst.entered_at, step.id, visit, spec.type
+            ),
+            "customer_id": s.customer_id,
+            "journey_id": journey.id,
+            "journey_version": inst.version,
+            "step_id": step.id,
+            "action_type": spec.type,
+            "channel": spec.channel,
+            "purpose": spec.purpose,
+            "variant": inst.variant,
+            "items": items,
+            "alternatives": alts,
+            "store": store,
+            "urgency": spec.urgency == "low_stock" and bool(low_stock_items(ctx)),
+            "attributes": attributes,
+            "reason": reason,
+            "trigger_event_id": self.trigger,
+            "decided_at": self.now,
+            "send_after": self.now,
+            "expires_at": self.now + duration_ms(spec.expires_after) if spec.expires_after else None,
+        }
+
+    def _emit(
+        self, inst: Instance, journey: Journey, record: dict[str, Any], ctx: Ctx, deferred: bool = False
+    ) -> None:
+        """The decision layer, at the moment of emission."""
+        purpose = record["purpose"]
+        marketing = purpose == "marketing"
+        base = {
+            "action_id": record["action_id"],
+            "action_type": record["action_type"],
+            "purpose": purpose,
+            "step_id": record["step_id"],
+        }
+        if inst.holdout:
+            self.journey_event(inst, journey, "suppressed", reason="holdout", **base)
+            return
+        channel, why = self._channel(record, journey, ctx)
+        if channel is None:
+            self.journey_event(inst, journey, "suppressed", reason=why, **base)
+            return
+        if marketing and self._service_ticket():
+            self.journey_event(inst, journey, "suppressed", reason="service_ticket", channel=channel, **base)
+            return
+        if marketing:
+            recent = [t for t in self.state.marketing_sent if t > self.now - DAY_MS]
+            if len(recent) >= self.cfg.cap_per_24h:
+                self.journey_event(inst, journey, "suppressed", reason="cap", channel=channel, **base)
+                return
+            quiet_until = self._quiet_until()
+            if quiet_until is not None and not deferred:
+                inst.deferred.append(PendingAction(quiet_until, record, record["step_id"]))
+                self.journey_event(
+                    inst,
+                    journey,
+                    "deferred",
+                    reason="quiet_hours",
+                    wait_until=quiet_until,
+                    channel=channel,
+                    **base,
+                )
+                return
+        once = record["attributes"].pop("_once", None)
+        if once:
+            inst.sent.add(once)
+        out = {
+            **record,
+            "channel": channel,
+            "decided_at": self.now if not deferred else record["decided_at"],
+            "send_after": self.now,
+        }
+        self.actions.append(out)
+        if marketing:
+            self.state.marketing_sent.append(self.now)
+        self.journey_event(inst, journey, "action", channel=channel, **base)
+
+    def _channel(self, record: dict[str, Any], journey: Journey, ctx: Ctx) -> tuple[str | None, str]:
+        s = self.state
+        c = customer(ctx)
+        marketing = record["purpose"] == "marketing"
+        fixed = record["channel"]
+        candidates = [fixed] if fixed else list(ev.CHANNELS)
+        jurisdiction = FACTS["application.jurisdiction"].get(ctx)
+        forbidden = (
+            set(journey.forbid_marketing.get(jurisdiction, ())) if marketing and jurisdiction else set()
+        )
+        usable: list[str] = []
+        consent_blocked = False
+        for ch in candidates:
+            if (ch == "email" and (c is None or not c.email)) or (ch == "sms" and (c is None or not c.phone)):
+                continue
+            if marketing and (s.consents.get(f"{ch}:marketing") is not True or ch in s.opted_out):
+                consent_blocked = True
+                continue
+            if not marketing and s.consents.get(f"{ch}:transactional") is False:
+                consent_blocked = True
+                continue
+            if ch in forbidden:
+                continue
+            bounced = s.bounced.get(ch)
+            if bounced is not None and self.now - bounced < self.cfg.bounce_window_ms:
+                continue
+            usable.append(ch)
+        if not usable:
+            return None, "consent" if consent_blocked else "no_channel"
+        preferred = c.preferred_channel if c is not None else None
+
+        def score(ch: str) -> tuple[float, int]:
+            delivered, engaged = s.engagement.get(ch, (0, 0))
+            prior = 0.6 if ch == preferred else 0.4 if ch == "email" else 0.2
+            return ((engaged + prior) / (delivered + 1), -ev.CHANNELS.index(ch))
+
+        return max(usable, key=score), ""
+
+    def _service_ticket(self) -> bool:
+        c = self.state.customer
+        vip = c is not None and (c.vip or (c.loyalty_tier in ("gold", "platinum")))
+        return vip and any(p in ("high", "urgent") for p in self.state.tickets.values())
+
+    def _quiet_until(self) -> int | None:
+        tz = self._tz()
+        local = datetime.fromtimestamp(self.now / 1000, tz=UTC).astimezone(tz)
+        start, end = self.cfg.quiet_start_hour, self.cfg.quiet_end_hour
+        if end <= local.hour < start:
+            return None
+        day = local.date() if local.hour < end else local.date() + timedelta(days=1)
+        return int(datetime.combine(day, time(end, 0), tzinfo=tz).timestamp() * 1000)
+
+    def _describe(self, e: ev.EngineInput | None) -> str:
+        if type(e) is ev.ClickEvent:
+            return e.event
+        if type(e) is ev.ChangeEvent:
+            return f"{e.table}:{e.op}"
+        return type(e).__name__
+
+
+def _item(sku: str, f: ev.SkuFacts | None, qty: int, stock: int | None) -> dict[str, Any]:
+    return {
+        "sku": sku,
+        "name": f.name if f else None,
+        "category": f.category if f else None,
+        "price": f.price if f else None,
+        "quantity": qty,
+        "stock": stock,
+    }
+
+
+def _fill(template: str, ctx: Ctx) -> str:
+    """`{fact.name}` placeholders replaced by the facts' values."""
+    if "{" not in template:
+        return template
+    out = template
+    for name, fact in FACTS.items():
+        token = "{" + name + "}"
+        if token in out:
+            value = fact.get(ctx)
+            out = out.replace(token, "" if value is None else str(value))
+    return out

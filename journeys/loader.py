@@ -1,0 +1,301 @@
+"""Loading journey files, and `validate`: every error names the file, the line and what is expected."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from journeys.definition import AllOf, AnyOf, Condition, FactTest, Journey, Match, Wait
+from journeys.facts import FACTS
+
+DEFINITIONS = Path(__file__).resolve().parent / "definitions"
+#: every input the job reads by default; a deployment without one of them passes a smaller set
+ALL_INPUTS = frozenset(
+    {
+        "clickstream",
+        "channel-feedback",
+        "inventory.products",
+        "inventory.stores",
+        "inventory.stock_levels",
+        "orders.orders",
+        "orders.shipments",
+        "crm.customers",
+        "crm.consents",
+        "support.tickets",
+        "onboarding.applications",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.message}"
+
+
+class JourneyError(Exception):
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("\n".join(map(str, problems)))
+        self.problems = problems
+
+
+def _lines(node: yaml.Node, path: tuple[Any, ...], out: dict[tuple[Any, ...], int]) -> None:
+    out[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            key = k.value
+            out[(*path, key)] = k.start_mark.line + 1
+            _lines(v, (*path, key), out)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, v in enumerate(node.value):
+            _lines(v, (*path, i), out)
+
+
+def _line_of(lines: dict[tuple[Any, ...], int], loc: tuple[Any, ...]) -> int:
+    """The line of the deepest part of `loc` that the file has."""
+    variants = [loc]
+    if "actions" in loc:  # `action: {...}` in the file is `actions: [{...}]` in the model
+        i = loc.index("actions")
+        variants.append((*loc[:i], "action", *loc[i + 2 :]))
+    for parts in variants:
+        while parts:
+            if parts in lines:
+                return lines[parts]
+            parts = parts[:-1]
+    return 1
+
+
+_ALIASES = {"for_": "for", "is_": "is", "in_": "in", "not_": "not"}
+
+
+def _clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Drop pydantic's union-member tags (FactTest, AllOf, ...) and map field names to YAML keys."""
+    tags = {"FactTest", "AllOf", "AnyOf", "NotOf", "function-after[_one_test(), FactTest]"}
+    return tuple(
+        _ALIASES.get(p, p)
+        for p in loc
+        if not (isinstance(p, str) and (p in tags or p.startswith("function-")))
+    )
+
+
+def parse(text: str, file: str) -> Journey:
+    """One journey from YAML text, or a JourneyError listing every problem with its line."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        raise JourneyError([Problem(file, mark.line + 1 if mark else 1, f"not valid YAML: {e}")]) from None
+    if not isinstance(data, dict) or node is None:
+        raise JourneyError([Problem(file, 1, "expected a mapping with id, version, name, entry and steps")])
+    lines: dict[tuple[Any, ...], int] = {}
+    _lines(node, (), lines)
+    try:
+        journey = Journey.model_validate(data)
+    except ValidationError as e:
+        problems = []
+        seen = set()
+        for err in e.errors():
+            loc = _clean_loc(tuple(err["loc"]))
+            msg = err["msg"].removeprefix("Value error, ")
+            where = ".".join(map(str, loc)) or "<top>"
+            if err["type"] == "extra_forbidden":
+                msg = f"unknown field {loc[-1]!r}"
+            text_ = f"{where}: {msg}"
+            if text_ in seen:
+                continue
+            seen.add(text_)
+            problems.append(Problem(file, _line_of(lines, loc), text_))
+        raise JourneyError(_dedupe_unions(problems)) from None
+    problems = check(journey, file, lines)
+    if problems:
+        raise JourneyError(problems)
+    return journey
+
+
+def _dedupe_unions(problems: list[Problem]) -> list[Problem]:
+    # a bad condition fails every member of the Condition union; keep the most specific message
+    # per line (the FactTest one names the fact and the test)
+    by_line: dict[int, list[Problem]] = {}
+    for p in problems:
+        by_line.setdefault(p.line, []).append(p)
+    out = []
+    for line in sorted(by_line):
+        ps = by_line[line]
+        specific = [
+            p
+            for p in ps
+            if ("unknown field 'all'" not in p.message and "field required" not in p.message.lower())
+            or len(ps) == 1
+        ]
+        out.extend(specific[:2] or ps[:1])
+    return out
+
+
+def _conditions(c: Condition | None) -> Iterable[FactTest]:
+    if c is None:
+        return
+    if isinstance(c, FactTest):
+        yield c
+    elif isinstance(c, AllOf):
+        for x in c.all:
+            yield from _conditions(x)
+    elif isinstance(c, AnyOf):
+        for x in c.any:
+            yield from _conditions(x)
+    else:
+        yield from _conditions(c.not_)
+
+
+def check(
+    journey: Journey, file: str, lines: dict[tuple[Any, ...], int], inputs: frozenset[str] = ALL_INPUTS
+) -> list[Problem]:
+    """What the schema cannot see: step references, reachability, ways out of waits, facts."""
+    problems: list[Problem] = []
+    ids = [s.id for s in journey.steps]
+    index = {s: i for i, s in enumerate(ids)}
+
+    def at(*loc: Any) -> int:
+        return lines.get(tuple(loc), lines.get(tuple(loc[:-1]), 1))
+
+    dupes = {i for i in ids if ids.count(i) > 1}
+    for i, s in enumerate(journey.steps):
+        if s.id in dupes:
+            problems.append(Problem(file, at("steps", i, "id"), f"step id {s.id!r} is used twice"))
+
+    def targets(i: int) -> list[tuple[str, tuple[Any, ...]]]:
+        s = journey.steps[i]
+        out: list[tuple[str, tuple[Any, ...]]] = []
+        if s.branch is not None:
+            out += [(b.goto, ("steps", i, "branch", j, "goto")) for j, b in enumerate(s.branch)]
+        elif s.exit is None:
+            nxt = journey.next_of(s)
+            if nxt is not None:
+                out.append((nxt, ("steps", i, "next")))
+        if s.wait is not None:
+            out += [(o.goto, ("steps", i, "wait", "on", j, "goto")) for j, o in enumerate(s.wait.on)]
+        return out
+
+    for i in range(len(ids)):
+        for target, loc in targets(i):
+            if target not in index:
+                problems.append(
+                    Problem(
+                        file,
+                        at(*loc),
+                        f"step {ids[i]!r} goes to {target!r}, which is not a step; "
+                        f"steps are: {', '.join(ids)}",
+                    )
+                )
+    reached = {ids[0]} if ids else set()
+    todo = [0] if ids else []
+    while todo:
+        i = todo.pop()
+        for target, _ in targets(i):
+            if target in index and target not in reached:
+                reached.add(target)
+                todo.append(index[target])
+    for i, s in enumerate(journey.steps):
+        if s.id not in reached:
+            problems.append(
+                Problem(file, at("steps", i, "id"), f"step {s.id!r} is unreachable from {ids[0]!r}")
+            )
+        if s.wait is not None:
+            w: Wait = s.wait
+            deadline = w.for_ or w.quiet or w.until_date or w.until_time
+            if deadline is None and not w.on and not journey.exit:
+                problems.append(
+                    Problem(
+                        file,
+                        at("steps", i, "wait"),
+                        f"step {s.id!r} waits with no deadline, no `on` event and no journey exit: "
+                        "it can never end",
+                    )
+                )
+            for name, key in ((w.until_date, "until_date"), (w.until_time, "until_time")):
+                if name is not None:
+                    problems += _fact_problems(name, file, at("steps", i, "wait", key), inputs)
+
+    def conds(c: Condition | None, *loc: Any) -> None:
+        for t in _conditions(c):
+            problems.extend(_fact_problems(t.fact, file, at(*loc), inputs))
+
+    def match(m: Match, *loc: Any) -> None:
+        conds(m.when, *loc, "when")
+        if m.change is not None and m.change not in inputs:
+            problems.append(
+                Problem(file, at(*loc, "change"), f"table {m.change!r} is not an input of this job")
+            )
+
+    match(journey.entry, "entry")
+    conds(journey.audience, "audience")
+    for j, ex in enumerate(journey.exit):
+        match(ex, "exit", j)
+    for j, act in enumerate(journey.activity):
+        match(act, "activity", j)
+    for i, s in enumerate(journey.steps):
+        for j, b in enumerate(s.branch or ()):
+            conds(b.when, "steps", i, "branch", j, "when")
+        for j, o in enumerate(s.wait.on if s.wait else ()):
+            match(o, "steps", i, "wait", "on", j)
+        for j, a in enumerate(s.actions or ()):
+            for f in a.once_per:
+                problems += _fact_problems(f, file, at("steps", i, "action", "once_per"), inputs)
+            for k, v in a.attributes.items():
+                for name in _placeholders(v):
+                    problems += _fact_problems(name, file, at("steps", i, "action", "attributes", k), inputs)
+            for name in _placeholders(a.reason):
+                problems += _fact_problems(name, file, at("steps", i, "action", "reason"), inputs)
+            del j
+    return problems
+
+
+def _placeholders(text: str) -> list[str]:
+    import re
+
+    return re.findall(r"\{([a-z_.]+)\}", text)
+
+
+def _fact_problems(name: str, file: str, line: int, inputs: frozenset[str]) -> list[Problem]:
+    fact = FACTS.get(name)
+    if fact is None:
+        near = sorted(f for f in FACTS if f.split(".")[0] == name.split(".")[0])
+        hint = (
+            f"; facts of {name.split('.')[0]!r}: {', '.join(near)}"
+            if near
+            else f"; known facts: {', '.join(sorted(FACTS))}"
+        )
+        return [Problem(file, line, f"unknown fact {name!r}{hint}")]
+    missing = fact.inputs - inputs
+    if missing:
+        return [
+            Problem(
+                file, line, f"fact {name!r} needs {', '.join(sorted(missing))}, which this job does not read"
+            )
+        ]
+    return []
+
+
+def load_file(path: Path) -> Journey:
+    return parse(path.read_text(), str(path))
+
+
+def load_dir(directory: Path = DEFINITIONS) -> list[Journey]:
+    journeys, problems = [], []
+    for path in sorted(directory.glob("*.yaml")):
+        try:
+            journeys.append(load_file(path))
+        except JourneyError as e:
+            problems += e.problems
+    if problems:
+        raise JourneyError(problems)
+    return journeys

@@ -1,0 +1,145 @@
+"""One customer's state: what the business knows about them, and their open journey instances.
+
+The Flink operator stores the whole object as one value (one read and one write per event).
+Two parts:
+
+- **profile facts**, kept across journeys: the CRM row, consents, open tickets, channel
+  engagement and bounces, recent marketing sends (for the cap), affinity, re-entry history.
+  They age out with the state's TTL.
+- **journey part**: the open instances with everything they carry (cart contents, the
+  shipment or application row, deferred actions). It is empty once every instance has exited;
+  `prune` drops what no instance needs any more.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from journeys.events import Customer, SkuFacts
+
+STATE_VERSION = 1
+DAY_MS = 86_400_000
+
+
+@dataclass(slots=True)
+class PendingAction:
+    """An action deferred by quiet hours, sent (rules re-applied) when it is due."""
+
+    due: int
+    record: dict[str, Any]
+    step: str
+
+
+@dataclass(slots=True)
+class Instance:
+    journey_id: str
+    version: int
+    #: the cart, order, shipment or application id; the customer id for customer-keyed journeys
+    key: str
+    step: str
+    entered_at: int
+    step_started: int
+    wake_at: int | None = None
+    variant: str | None = None
+    holdout: bool = False
+    last_activity: int = 0
+    touches: int = 0
+    visits: dict[str, int] = field(default_factory=dict)
+    #: `once_per` keys of actions already sent
+    sent: set[str] = field(default_factory=set)
+    #: what the instance is about: cart items (sku -> quantity), a shipment or application row,
+    #: the products viewed
+    data: dict[str, Any] = field(default_factory=dict)
+    deferred: list[PendingAction] = field(default_factory=list)
+
+    def next_due(self) -> int | None:
+        times = [p.due for p in self.deferred]
+        if self.wake_at is not None:
+            times.append(self.wake_at)
+        return min(times) if times else None
+
+
+@dataclass(slots=True)
+class CustomerState:
+    customer_id: str
+    v: int = STATE_VERSION
+    customer: Customer | None = None
+    #: "channel:purpose" -> granted
+    consents: dict[str, bool] = field(default_factory=dict)
+    #: channels the customer unsubscribed from or complained about through the channel itself
+    opted_out: set[str] = field(default_factory=set)
+    #: channel -> [delivered, opened or clicked]
+    engagement: dict[str, list[int]] = field(default_factory=dict)
+    #: channel -> last bounce (ms)
+    bounced: dict[str, int] = field(default_factory=dict)
+    #: open or pending ticket id -> priority
+    tickets: dict[str, str] = field(default_factory=dict)
+    #: times of marketing actions sent (ms), for the rolling cap
+    marketing_sent: list[int] = field(default_factory=list)
+    #: "c:<category>" / "b:<brand>" -> recency-weighted score as of affinity_at
+    affinity: dict[str, float] = field(default_factory=dict)
+    affinity_at: int = 0
+    #: "journey_id|key" -> when last entered
+    entries: dict[str, int] = field(default_factory=dict)
+    #: ids of events already applied -> their time; a redelivered event is not counted twice
+    seen: dict[str, int] = field(default_factory=dict)
+    #: recent product views (ts, sku, category) for browse journeys
+    views: list[tuple[int, str, str]] = field(default_factory=list)
+    #: stock of SKUs the open instances are about
+    skus: dict[str, SkuFacts] = field(default_factory=dict)
+    #: order id -> (when, categories of its products) from Order Completed, for cross-sell
+    order_categories: dict[str, tuple[int, list[str]]] = field(default_factory=dict)
+    instances: list[Instance] = field(default_factory=list)
+    erased: bool = False
+    last_event: int = 0
+
+    def next_due(self) -> int | None:
+        times = [t for t in (i.next_due() for i in self.instances) if t is not None]
+        return min(times) if times else None
+
+    def journeys_empty(self) -> bool:
+        """Nothing of any journey instance is left: no instance, timer, SKU or order it needed."""
+        return not self.instances and not self.skus
+
+    def profile_empty(self) -> bool:
+        return (
+            self.customer is None
+            and not self.consents
+            and not self.opted_out
+            and not self.engagement
+            and not self.bounced
+            and not self.tickets
+            and not self.marketing_sent
+            and not self.affinity
+            and not self.entries
+            and not self.views
+            and not self.order_categories
+        )
+
+    def prune(
+        self, now: int, dedupe_window_ms: int, view_window_ms: int, keep_entries_ms: int, keep_orders_ms: int
+    ) -> None:
+        """Drop what has aged out and what no open instance needs."""
+        horizon = now - dedupe_window_ms
+        if self.seen:
+            self.seen = {k: t for k, t in self.seen.items() if t > horizon}
+        if self.marketing_sent:
+            self.marketing_sent = [t for t in self.marketing_sent if t > now - DAY_MS]
+        if self.views:
+            self.views = [v for v in self.views if v[0] > now - view_window_ms]
+        if self.entries:
+            self.entries = {k: t for k, t in self.entries.items() if t > now - keep_entries_ms}
+        if self.order_categories:
+            self.order_categories = {
+                k: v for k, v in self.order_categories.items() if v[0] > now - keep_orders_ms
+            }
+        needed_skus: set[str] = set()
+        for inst in self.instances:
+            needed_skus.update(inst.data.get("cart", {}))
+            needed_skus.update(inst.data.get("viewed", {}))
+        if self.skus:
+            self.skus = {k: v for k, v in self.skus.items() if k in needed_skus}
+
+    def is_empty(self) -> bool:
+        return self.journeys_empty() and self.profile_empty() and not self.erased and not self.seen
