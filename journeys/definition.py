@@ -131,8 +131,9 @@ class Exit(Match):
 class ActionSpec(Strict):
     type: str
     purpose: Purpose
-    #: a fixed channel; otherwise the customer's best channel with consent
-    channel: ChannelName | None = None
+    #: a fixed channel, `preferred` (the customer's preferred channel when it can be used), or
+    #: none: the channel the customer engages with most, among those with consent
+    channel: ChannelName | Literal["preferred"] | None = None
     #: what the message is about: the cart's items, in-stock alternatives, the nearest store
     #: with stock, the order's categories for cross-sell, the viewed products
     items: Literal["cart", "cart_in_stock", "viewed_in_stock", "order", "none"] = "none"
@@ -166,7 +167,7 @@ class Wait(Strict):
     until_time: str | None = None
     after: Duration | None = None
     #: events that end the wait early, each to its own step
-    on: list[On] = Field(default_factory=list)
+    events: list[On] = Field(default_factory=list)
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     @model_validator(mode="after")
@@ -179,8 +180,8 @@ class Wait(Strict):
         ]
         if sum(kinds) > 1:
             raise ValueError("a wait has one deadline: for, quiet, until_date or until_time")
-        if sum(kinds) == 0 and not self.on:
-            raise ValueError("a wait with no deadline needs at least one `on` event (or it never ends)")
+        if sum(kinds) == 0 and not self.events:
+            raise ValueError("a wait with no deadline needs at least one of `events` (or it never ends)")
         if self.until_date is not None and self.local_time is None:
             raise ValueError("until_date needs local_time, e.g. '10:00'")
         if self.local_time is not None and not re.match(r"^([01]\d|2[0-3]):[0-5]\d$", self.local_time):

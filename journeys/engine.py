@@ -329,7 +329,7 @@ class _Run:
                     inst.wake_at = self.now + duration_ms(step.wait.quiet)
             step = journey.step(inst.step)
             if step.wait is not None:
-                for on in step.wait.on:
+                for on in step.wait.events:
                     if self._matches(on, inst, ctx):
                         self._goto(inst, journey, on.goto, reason=f"event:{self._describe(self.event)}")
                         break
@@ -456,9 +456,22 @@ class _Run:
             ops = m.ops or ["c", "u", "r"]
             if e.op not in ops and not (e.op == "r" and "c" in ops):
                 return False
-        if m.same is not None and inst is not None and self._same_value(m.same, e) != inst.key:
+        if (
+            m.same is not None
+            and inst is not None
+            and self._same_value(m.same, e) != self._instance_value(inst, m.same)
+        ):
             return False
         return m.when is None or self.holds(m.when, ctx)
+
+    def _instance_value(self, inst: Instance, key: str) -> str | None:
+        """The instance's cart, order, shipment or application: its key, or what its data says."""
+        if self.e.journey_for(inst).key == key:
+            return inst.key
+        if key == "customer":
+            return self.state.customer_id
+        value = inst.data.get(f"{key}_id")
+        return str(value) if value is not None else None
 
     def _same_value(self, key: str, e: ev.EngineInput | None) -> str | None:
         if e is None:
@@ -603,7 +616,7 @@ class _Run:
         if w.until_time is not None:
             at = FACTS[w.until_time].get(ctx)
             if at is None:
-                return None if w.on else self.now
+                return None if w.events else self.now
             return int(at) + (duration_ms(w.after) if w.after else 0)
         return None
 
@@ -801,6 +814,9 @@ class _Run:
         c = customer(ctx)
         marketing = record["purpose"] == "marketing"
         fixed = record["channel"]
+        if fixed == "preferred":
+            # the preferred channel if it can be used, else the best other one
+            fixed = None
         candidates = [fixed] if fixed else list(ev.CHANNELS)
         jurisdiction = FACTS["application.jurisdiction"].get(ctx)
         forbidden = (
@@ -826,6 +842,8 @@ class _Run:
         if not usable:
             return None, "consent" if consent_blocked else "no_channel"
         preferred = c.preferred_channel if c is not None else None
+        if record["channel"] == "preferred" and preferred in usable:
+            return preferred, ""
 
         def score(ch: str) -> tuple[float, int]:
             delivered, engaged = s.engagement.get(ch, (0, 0))

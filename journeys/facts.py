@@ -167,6 +167,19 @@ def _shipment_eta_later(ctx: Ctx) -> bool:
     return a is not None and b is not None and b > a
 
 
+def _order_categories(ctx: Ctx) -> str | None:
+    order_id = ctx.inst.data.get("order_id") if ctx.inst is not None else None
+    found = ctx.state.order_categories.get(order_id) if order_id else None
+    return ", ".join(found[1]) if found else None
+
+
+def _category_views(ctx: Ctx) -> int:
+    e = ctx.event
+    if type(e) is not ev.ClickEvent or e.item is None or not e.item.category:
+        return 0
+    return sum(1 for _, _, cat in ctx.state.views if cat == e.item.category)
+
+
 def _event_name(ctx: Ctx) -> Any:
     e = ctx.event
     return e.event if type(e) is ev.ClickEvent else None
@@ -304,7 +317,25 @@ def _facts() -> dict[str, Fact]:
             lambda c: _attr(_row(c, apps, "application"), "product"),
             "product",
         ),
+        f(
+            "order.categories",
+            (CLICKS,),
+            _order_categories,
+            "categories of the instance's order, comma-separated",
+        ),
+        f(
+            "browse.category_views",
+            (CLICKS,),
+            _category_views,
+            "recent views of the viewed product's category, this one included",
+        ),
         f("event.name", (CLICKS,), _event_name, "name of the click that triggered this evaluation"),
+        f(
+            "instance.step_visits",
+            (),
+            lambda c: c.inst.visits.get(c.inst.step, 0) if c.inst else 0,
+            "how often the instance has entered its current step",
+        ),
         f(
             "instance.touches",
             (),

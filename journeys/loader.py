@@ -182,7 +182,7 @@ def check(
             if nxt is not None:
                 out.append((nxt, ("steps", i, "next")))
         if s.wait is not None:
-            out += [(o.goto, ("steps", i, "wait", "on", j, "goto")) for j, o in enumerate(s.wait.on)]
+            out += [(o.goto, ("steps", i, "wait", "events", j, "goto")) for j, o in enumerate(s.wait.events)]
         return out
 
     for i in range(len(ids)):
@@ -212,12 +212,12 @@ def check(
         if s.wait is not None:
             w: Wait = s.wait
             deadline = w.for_ or w.quiet or w.until_date or w.until_time
-            if deadline is None and not w.on and not journey.exit:
+            if deadline is None and not w.events and not journey.exit:
                 problems.append(
                     Problem(
                         file,
                         at("steps", i, "wait"),
-                        f"step {s.id!r} waits with no deadline, no `on` event and no journey exit: "
+                        f"step {s.id!r} waits with no deadline, no `events` and no journey exit: "
                         "it can never end",
                     )
                 )
@@ -245,8 +245,8 @@ def check(
     for i, s in enumerate(journey.steps):
         for j, b in enumerate(s.branch or ()):
             conds(b.when, "steps", i, "branch", j, "when")
-        for j, o in enumerate(s.wait.on if s.wait else ()):
-            match(o, "steps", i, "wait", "on", j)
+        for j, o in enumerate(s.wait.events if s.wait else ()):
+            match(o, "steps", i, "wait", "events", j)
         for j, a in enumerate(s.actions or ()):
             for f in a.once_per:
                 problems += _fact_problems(f, file, at("steps", i, "action", "once_per"), inputs)
