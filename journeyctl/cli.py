@@ -9,6 +9,7 @@ journeyctl demo                     the stack, sample records, the job, what cam
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 import time
@@ -97,6 +98,79 @@ def cmd_schemas(args: argparse.Namespace) -> int:
     return schemas.check(settings, registry=args.registry)
 
 
+def cmd_validate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from journeys.loader import DEFINITIONS, JourneyError, load_file
+
+    paths = [Path(p) for p in args.paths] or sorted(DEFINITIONS.glob("*.yaml"))
+    files = [f for p in paths for f in (sorted(p.glob("*.yaml")) if p.is_dir() else [p])]
+    bad = 0
+    for f in files:
+        try:
+            j = load_file(f)
+            print(f"ok    {f}: {j.id} v{j.version}, {len(j.steps)} steps")
+        except JourneyError as e:
+            bad += 1
+            for problem in e.problems:
+                print(f"error {problem}")
+    if bad:
+        print(f"{bad} of {len(files)} files have errors; docs/journeys.md describes the language.")
+    return 1 if bad else 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from journeys.definition import duration_ms
+    from journeys.loader import DEFINITIONS, load_dir
+    from journeys.simulate import Simulation, read_records
+
+    sim = Simulation(load_dir(Path(args.journeys) if args.journeys else DEFINITIONS))
+    sim.run(read_records(Path(args.file)), drain_ms=duration_ms(args.drain))
+    if args.format == "json":
+        for a in sim.actions:
+            print(json.dumps({"action": a}, sort_keys=True))
+        for e in sim.journey_events:
+            print(json.dumps({"journey_event": e}, sort_keys=True))
+    else:
+        print(f"{len(sim.actions)} actions:")
+        for a in sim.actions:
+            print(
+                f"  {_iso(a['send_after'])}  {a['customer_id']:6s} {a['journey_id']:22s} {a['action_type']:22s} "
+                f"{a['channel']:7s} {a['purpose']:13s} {a['reason']}"
+            )
+        shown = [e for e in sim.journey_events if e["event_type"] not in ("step", "branch", "waiting")]
+        print(
+            f"{len(sim.journey_events)} journey events, of which entered/action/suppressed/deferred/converted/"
+            f"exited:"
+        )
+        for e in shown:
+            what = e["reason"] or e["action_type"] or ""
+            print(
+                f"  {_iso(e['occurred_at'])}  {e['customer_id']:6s} {e['journey_id']:22s} {e['event_type']:10s} "
+                f"{what}"
+            )
+    print("counts: " + ", ".join(f"{k}={v}" for k, v in sorted(sim.counts.items())))
+    return 0
+
+
+def _iso(ms: int) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def cmd_sample_data(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from journeyctl.sample_data import write
+
+    n = write(Path(args.out))
+    print(f"wrote {n} records to {args.out}")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.suite == "codecs":
         from benchmarks import codecs
@@ -146,6 +220,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="check: also against the registry (default: if it answers)",
     )
     sc.set_defaults(func=cmd_schemas)
+
+    v = sub.add_parser("validate", help="check journey files: every error with its file and line")
+    v.add_argument("paths", nargs="*", help="files or folders (default: the shipped definitions)")
+    v.set_defaults(func=cmd_validate)
+
+    sm = sub.add_parser("simulate", help="run the journeys over a recorded event file, without Flink")
+    sm.add_argument("file", help="JSON lines: {topic, key, value} records, or bare Segment calls")
+    sm.add_argument("--journeys", help="folder of journey files (default: the shipped definitions)")
+    sm.add_argument("--drain", default="30d", help="journey time to run on after the last record")
+    sm.add_argument("--format", choices=["table", "json"], default="table")
+    sm.set_defaults(func=cmd_simulate)
+
+    sd = sub.add_parser("sample-data", help="write the recorded sample day (samples/shop.jsonl)")
+    sd.add_argument("--out", default="samples/shop.jsonl")
+    sd.set_defaults(func=cmd_sample_data)
 
     b = sub.add_parser("bench", help="run a benchmark and print its figures")
     b.add_argument("suite", choices=["codecs"])
