@@ -136,21 +136,17 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     else:
         print(f"{len(sim.actions)} actions:")
         for a in sim.actions:
+            when, who = _iso(a["send_after"]), a["customer_id"]
             print(
-                f"  {_iso(a['send_after'])}  {a['customer_id']:6s} {a['journey_id']:22s} {a['action_type']:22s} "
-                f"{a['channel']:7s} {a['purpose']:13s} {a['reason']}"
+                f"  {when}  {who:6s} {a['journey_id']:22s} {a['action_type']:22s} {a['channel']:7s} "
+                f"{a['purpose']:13s} {a['reason']}"
             )
         shown = [e for e in sim.journey_events if e["event_type"] not in ("step", "branch", "waiting")]
-        print(
-            f"{len(sim.journey_events)} journey events, of which entered/action/suppressed/deferred/converted/"
-            f"exited:"
-        )
+        print(f"{len(sim.journey_events)} journey events; without step, branch and waiting:")
         for e in shown:
             what = e["reason"] or e["action_type"] or ""
-            print(
-                f"  {_iso(e['occurred_at'])}  {e['customer_id']:6s} {e['journey_id']:22s} {e['event_type']:10s} "
-                f"{what}"
-            )
+            when, who = _iso(e["occurred_at"]), e["customer_id"]
+            print(f"  {when}  {who:6s} {e['journey_id']:22s} {e['event_type']:10s} {what}")
     print("counts: " + ", ".join(f"{k}={v}" for k, v in sorted(sim.counts.items())))
     return 0
 
