@@ -57,7 +57,11 @@ class EngineConfig:
     dedupe_window_ms: int = DAY_MS
     #: how long product views count towards a browse session
     view_window_ms: int = 2 * HOUR_MS
+    #: how long `once` journeys remember an entry (the state's TTL bounds it too)
     keep_entries_ms: int = 180 * DAY_MS
+    #: how long `once_per_key` journeys remember a key after entering: cart, order and shipment
+    #: ids are not reused, so a week keeps redeliveries out without keeping state for ever
+    keep_keys_ms: int = 7 * DAY_MS
     keep_orders_ms: int = 30 * DAY_MS
     default_timezone: str = "UTC"
     #: affinity half-life
@@ -395,15 +399,20 @@ class _Run:
             self._enter(journey, key)
 
     def _may_enter(self, journey: Journey, key: str) -> bool:
+        """Entries are remembered until they stop mattering: see `_remember`."""
+        name = journey.id if journey.reentry.policy == "once" else f"{journey.id}|{key}"
+        until = self.state.entries.get(name)
+        return until is None or until <= self.now
+
+    def _remember(self, journey: Journey, key: str) -> None:
         r = journey.reentry
-        entries = self.state.entries
         if r.policy == "once":
-            return journey.id not in entries
-        last = entries.get(f"{journey.id}|{key}")
-        if r.policy == "once_per_key":
-            return last is None
-        assert r.cooldown is not None
-        return last is None or self.now - last >= duration_ms(r.cooldown)
+            self.state.entries[journey.id] = self.now + self.cfg.keep_entries_ms
+        elif r.policy == "once_per_key":
+            self.state.entries[f"{journey.id}|{key}"] = self.now + self.cfg.keep_keys_ms
+        else:
+            assert r.cooldown is not None
+            self.state.entries[f"{journey.id}|{key}"] = self.now + duration_ms(r.cooldown)
 
     def _enter(self, journey: Journey, key: str) -> None:
         first = journey.steps[0].id
@@ -426,6 +435,10 @@ class _Run:
             cat = e.item.category
             inst.data["category"] = cat
             inst.data["viewed"] = {sku: c for _, sku, c in self.state.views if c == cat}
+        split = next((st for st in journey.steps if st.split is not None), None)
+        if split is not None:
+            # assigned at entry, so that every journey event of the instance carries the arm
+            self._assign(inst, split)
         self.state.instances.append(inst)
         self.state.entries[journey.id if journey.reentry.policy == "once" else f"{journey.id}|{key}"] = (
             self.now
@@ -574,8 +587,9 @@ class _Run:
                 self.journey_event(inst, journey, "branch", reason=arm.goto, attributes={"to": arm.goto})
                 self._start_step(inst, journey, arm.goto)
             elif step.split is not None:
-                if inst.variant is None and not inst.holdout:
-                    self._assign(inst, journey, step)
+                if inst.variant is None:
+                    self._assign(inst, step)
+                self.journey_event(inst, journey, "branch", reason=f"variant:{inst.variant}")
                 if not self._advance(inst, journey, step):
                     return
             else:
@@ -583,9 +597,9 @@ class _Run:
                 return
         self._exit(inst, journey, "loop")
 
-    def _assign(self, inst: Instance, journey: Journey, step: Step) -> None:
+    def _assign(self, inst: Instance, step: Step) -> None:
         assert step.split is not None
-        b = bucket(self.state.customer_id, journey.id)
+        b = bucket(self.state.customer_id, inst.journey_id)
         if b < step.split.holdout:
             inst.holdout = True
             inst.variant = "holdout"
@@ -596,7 +610,6 @@ class _Run:
                 if b < edge:
                     inst.variant = name
                     break
-        self.journey_event(inst, journey, "branch", reason=f"variant:{inst.variant}")
 
     def _deadline(self, inst: Instance, journey: Journey, step: Step, ctx: Ctx) -> int | None:
         w = step.wait
@@ -823,7 +836,7 @@ class _Run:
             set(journey.forbid_marketing.get(jurisdiction, ())) if marketing and jurisdiction else set()
         )
         usable: list[str] = []
-        consent_blocked = False
+        consent_blocked = jurisdiction_blocked = False
         for ch in candidates:
             if (ch == "email" and (c is None or not c.email)) or (ch == "sms" and (c is None or not c.phone)):
                 continue
@@ -834,13 +847,17 @@ class _Run:
                 consent_blocked = True
                 continue
             if ch in forbidden:
+                jurisdiction_blocked = True
                 continue
             bounced = s.bounced.get(ch)
             if bounced is not None and self.now - bounced < self.cfg.bounce_window_ms:
                 continue
             usable.append(ch)
         if not usable:
-            return None, "consent" if consent_blocked else "no_channel"
+            return (
+                None,
+                "jurisdiction" if jurisdiction_blocked else "consent" if consent_blocked else "no_channel",
+            )
         preferred = c.preferred_channel if c is not None else None
         if record["channel"] == "preferred" and preferred in usable:
             return preferred, ""

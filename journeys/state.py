@@ -20,6 +20,7 @@ from journeys.events import Customer, SkuFacts
 
 STATE_VERSION = 1
 DAY_MS = 86_400_000
+AFFINITY_MEMORY_MS = 30 * DAY_MS
 
 
 @dataclass(slots=True)
@@ -80,7 +81,7 @@ class CustomerState:
     #: "c:<category>" / "b:<brand>" -> recency-weighted score as of affinity_at
     affinity: dict[str, float] = field(default_factory=dict)
     affinity_at: int = 0
-    #: "journey_id|key" -> when last entered
+    #: "journey_id|key" (or "journey_id" for `once`) -> until when entering again is refused
     entries: dict[str, int] = field(default_factory=dict)
     #: ids of events already applied -> their time; a redelivered event is not counted twice
     seen: dict[str, int] = field(default_factory=dict)
@@ -129,12 +130,14 @@ class CustomerState:
         if self.views:
             self.views = [v for v in self.views if v[0] > now - view_window_ms]
         if self.entries:
-            self.entries = {k: t for k, t in self.entries.items() if t > now - keep_entries_ms}
+            self.entries = {k: until for k, until in self.entries.items() if until > now}
+        if self.affinity and now - self.affinity_at > AFFINITY_MEMORY_MS:
+            self.affinity = {}  # a month without views or adds: nothing left worth ranking by
         if self.order_categories:
             self.order_categories = {
                 k: v for k, v in self.order_categories.items() if v[0] > now - keep_orders_ms
             }
-        needed_skus: set[str] = set()
+        needed_skus: set[str] = {sku for _, sku, _ in self.views}
         for inst in self.instances:
             needed_skus.update(inst.data.get("cart", {}))
             needed_skus.update(inst.data.get("viewed", {}))
