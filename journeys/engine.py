@@ -1,7 +1,7 @@
 """The journey engine: one customer's state, one event or timer, out come actions and journey events.
 
     result = engine.on_event(state, event, now)   # an input event at journey time `now`
-    result = engine.on_timer(state, now)          # the moment `state.next_due()` said
+    result = engine.on_timer(state, now)          # the moment `engine.due(state)` said
 
 Plain Python with no Flink import; the clock is the `now` it is given (event time). The Flink
 operator stores `result.state` (None: clear it) and registers a timer for `result.next_due`.
@@ -41,7 +41,7 @@ from journeys.facts import (
     low_stock_items,
     nearest_store,
 )
-from journeys.state import CustomerState, Instance, PendingAction
+from journeys.state import AFFINITY_MEMORY_MS, CustomerState, Instance, PendingAction
 
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
@@ -134,12 +134,12 @@ class Engine:
     def on_event(self, state: CustomerState | None, event: ev.EngineInput, now: int) -> Result:
         cid = customer_of(event)
         if cid is None:
-            return Result(state, next_due=state.next_due() if state else None, outcome="ignored")
+            return Result(state, next_due=self.due(state), outcome="ignored")
         if state is None:
             state = CustomerState(cid)
         eid = event_id(event)
         if eid in state.seen:
-            return Result(state, next_due=state.next_due(), outcome="duplicate")
+            return Result(state, next_due=self.due(state), outcome="duplicate")
         run = _Run(self, state, now, event, eid)
         if state.erased:
             if type(event) is ev.ChangeEvent and event.table == "crm.customers" and event.op in ("c", "r"):
@@ -161,6 +161,29 @@ class Engine:
         run = _Run(self, state, now, None, f"timer:{now}")
         run.fire_timers()
         return run.finish()
+
+    def due(self, state: CustomerState | None) -> int | None:
+        """When to call `on_timer` next: an instance's wait or deferred action, or else the moment
+        the first time-bound fact (a view, a dedupe id, a re-entry memory, a cap entry) ages out,
+        so that state shrinks to nothing by itself once its instances have exited."""
+        if state is None or state.erased:
+            return None
+        due = state.next_due()
+        if due is not None:
+            return due
+        c = self.config
+        times = [min(t for t, _, _ in state.views) + c.view_window_ms] if state.views else []
+        if state.seen:
+            times.append(min(state.seen.values()) + c.dedupe_window_ms)
+        if state.entries:
+            times.append(min(state.entries.values()))
+        if state.marketing_sent:
+            times.append(min(state.marketing_sent) + DAY_MS)
+        if state.order_categories:
+            times.append(min(t for t, _ in state.order_categories.values()) + c.keep_orders_ms)
+        if state.affinity:
+            times.append(state.affinity_at + AFFINITY_MEMORY_MS + 1)
+        return min(times) if times else None
 
     def journey_for(self, inst: Instance) -> Journey:
         """The version the instance entered with; the current one if that version is gone."""
@@ -237,7 +260,7 @@ class _Run:
         if s.journeys_empty() and s.profile_empty() and not s.erased:
             # only dedupe ids are left: nothing worth a state of its own
             return Result(None, self.actions, self.jevents, None)
-        return Result(s, self.actions, self.jevents, s.next_due())
+        return Result(s, self.actions, self.jevents, self.e.due(s))
 
     def erase(self) -> Result:
         for inst in self.state.instances:

@@ -62,7 +62,7 @@ class Simulation:
         while self.timers and self.timers[0][0] <= until:
             due, cid = heapq.heappop(self.timers)
             state = self.states.get(cid)
-            if state is None or state.next_due() != due:
+            if state is None or self.engine.due(state) != due:
                 continue  # stale: the state moved its timer
             self.clock = max(self.clock, due)
             self._keep(cid, self.engine.on_timer(state, due))
