@@ -11,7 +11,16 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
 
 _DURATION = re.compile(r"^(\d+)(ms|s|m|h|d)$")
 _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
@@ -43,7 +52,17 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-Duration = Annotated[str, Field(pattern=r"^\d+(ms|s|m|h|d)$", description="e.g. 30m, 24h, 2d")]
+def _duration_text(v: Any) -> Any:
+    if not isinstance(v, str):
+        raise ValueError(
+            f"expected a duration such as 30m, 24h or 2d (a number and ms, s, m, h or d), got {v!r}"
+        )
+    return v
+
+
+Duration = Annotated[
+    str, BeforeValidator(_duration_text), Field(pattern=r"^\d+(ms|s|m|h|d)$", description="e.g. 30m, 24h, 2d")
+]
 
 
 # ------------------------------------------------------------------------------------ conditions
@@ -90,7 +109,25 @@ class NotOf(Strict):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
-Condition = FactTest | AllOf | AnyOf | NotOf
+def _condition_kind(v: Any) -> str:
+    if isinstance(v, dict):
+        for key in ("all", "any", "not"):
+            if key in v:
+                return key
+        return "fact"
+    kinds: dict[type, str] = {AllOf: "all", AnyOf: "any", NotOf: "not"}
+    return kinds.get(type(v), "fact")
+
+
+# Discriminated by the key the YAML uses, so that a typo in a fact test is reported once, for the
+# form that was meant, not once for every form of condition.
+Condition = Annotated[
+    Annotated[FactTest, Tag("fact")]
+    | Annotated[AllOf, Tag("all")]
+    | Annotated[AnyOf, Tag("any")]
+    | Annotated[NotOf, Tag("not")],
+    Discriminator(_condition_kind),
+]
 
 
 # ------------------------------------------------------------------------------------ events

@@ -49,7 +49,8 @@ class JourneyError(Exception):
 
 
 def _lines(node: yaml.Node, path: tuple[Any, ...], out: dict[tuple[Any, ...], int]) -> None:
-    out[path] = node.start_mark.line + 1
+    # a key's own line wins over the line its (block) value starts on
+    out.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         for k, v in node.value:
             key = k.value
@@ -66,25 +67,35 @@ def _line_of(lines: dict[tuple[Any, ...], int], loc: tuple[Any, ...]) -> int:
     if "actions" in loc:  # `action: {...}` in the file is `actions: [{...}]` in the model
         i = loc.index("actions")
         variants.append((*loc[:i], "action", *loc[i + 2 :]))
+    best: tuple[int, int] = (-1, 1)
     for parts in variants:
         while parts:
             if parts in lines:
-                return lines[parts]
+                best = max(best, (len(parts), lines[parts]))
+                break
             parts = parts[:-1]
-    return 1
+    return best[1]
 
 
 _ALIASES = {"for_": "for", "is_": "is", "in_": "in", "not_": "not"}
 
 
 def _clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
-    """Drop pydantic's union-member tags (FactTest, AllOf, ...) and map field names to YAML keys."""
-    tags = {"FactTest", "AllOf", "AnyOf", "NotOf", "function-after[_one_test(), FactTest]"}
-    return tuple(
-        _ALIASES.get(p, p)
-        for p in loc
-        if not (isinstance(p, str) and (p in tags or p.startswith("function-")))
-    )
+    """pydantic's location as the path of YAML keys: drop the tags of the discriminated Condition
+    union (fact, all, any, not, right where a condition sits) and use the YAML spellings."""
+    out: list[Any] = []
+    expect_tag = False
+    for p in loc:
+        if expect_tag and p in ("fact", "all", "any", "not"):
+            expect_tag = False
+            continue
+        expect_tag = False
+        out.append(_ALIASES.get(p, p))
+        if p in ("when", "audience", "not", "not_") or (
+            isinstance(p, int) and len(out) >= 2 and out[-2] in ("all", "any")
+        ):
+            expect_tag = True
+    return tuple(out)
 
 
 def parse(text: str, file: str) -> Journey:
@@ -115,30 +126,11 @@ def parse(text: str, file: str) -> Journey:
                 continue
             seen.add(text_)
             problems.append(Problem(file, _line_of(lines, loc), text_))
-        raise JourneyError(_dedupe_unions(problems)) from None
+        raise JourneyError(problems) from None
     problems = check(journey, file, lines)
     if problems:
         raise JourneyError(problems)
     return journey
-
-
-def _dedupe_unions(problems: list[Problem]) -> list[Problem]:
-    # a bad condition fails every member of the Condition union; keep the most specific message
-    # per line (the FactTest one names the fact and the test)
-    by_line: dict[int, list[Problem]] = {}
-    for p in problems:
-        by_line.setdefault(p.line, []).append(p)
-    out = []
-    for line in sorted(by_line):
-        ps = by_line[line]
-        specific = [
-            p
-            for p in ps
-            if ("unknown field 'all'" not in p.message and "field required" not in p.message.lower())
-            or len(ps) == 1
-        ]
-        out.extend(specific[:2] or ps[:1])
-    return out
 
 
 def _conditions(c: Condition | None) -> Iterable[FactTest]:
@@ -165,7 +157,7 @@ def check(
     index = {s: i for i, s in enumerate(ids)}
 
     def at(*loc: Any) -> int:
-        return lines.get(tuple(loc), lines.get(tuple(loc[:-1]), 1))
+        return _line_of(lines, tuple(loc))
 
     dupes = {i for i in ids if ids.count(i) > 1}
     for i, s in enumerate(journey.steps):
@@ -211,16 +203,6 @@ def check(
             )
         if s.wait is not None:
             w: Wait = s.wait
-            deadline = w.for_ or w.quiet or w.until_date or w.until_time
-            if deadline is None and not w.events and not journey.exit:
-                problems.append(
-                    Problem(
-                        file,
-                        at("steps", i, "wait"),
-                        f"step {s.id!r} waits with no deadline, no `events` and no journey exit: "
-                        "it can never end",
-                    )
-                )
             for name, key in ((w.until_date, "until_date"), (w.until_time, "until_time")):
                 if name is not None:
                     problems += _fact_problems(name, file, at("steps", i, "wait", key), inputs)
@@ -249,13 +231,14 @@ def check(
             match(o, "steps", i, "wait", "events", j)
         for j, a in enumerate(s.actions or ()):
             for f in a.once_per:
-                problems += _fact_problems(f, file, at("steps", i, "action", "once_per"), inputs)
+                problems += _fact_problems(f, file, at("steps", i, "actions", j, "once_per"), inputs)
             for k, v in a.attributes.items():
                 for name in _placeholders(v):
-                    problems += _fact_problems(name, file, at("steps", i, "action", "attributes", k), inputs)
+                    problems += _fact_problems(
+                        name, file, at("steps", i, "actions", j, "attributes", k), inputs
+                    )
             for name in _placeholders(a.reason):
-                problems += _fact_problems(name, file, at("steps", i, "action", "reason"), inputs)
-            del j
+                problems += _fact_problems(name, file, at("steps", i, "actions", j, "reason"), inputs)
     return problems
 
 
