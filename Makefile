@@ -69,7 +69,9 @@ format: setup ## Let ruff fix and format what it can
 	$(VENV)/bin/ruff format .
 
 bench: setup ## Benchmarks that print figures (targets in docs/benchmarks.md)
-	$(VENV)/bin/journeyctl bench codecs
+	$(VENV)/bin/journeyctl bench codecs; \
+	$(VENV)/bin/journeyctl bench engine --records 100000; \
+	echo "(targets missed are listed in docs/benchmarks.md)"
 
 clean: stack-down ## Stop the stack and delete its data and logs (the download cache stays)
 	rm -rf .stack

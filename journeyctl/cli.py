@@ -172,6 +172,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from benchmarks import codecs
 
         return codecs.main(args.records)
+    if args.suite == "engine":
+        from benchmarks import engine
+
+        return engine.main(args.records)
     raise SystemExit(f"unknown benchmark {args.suite!r}")
 
 
@@ -233,8 +237,10 @@ def build_parser() -> argparse.ArgumentParser:
     sd.set_defaults(func=cmd_sample_data)
 
     b = sub.add_parser("bench", help="run a benchmark and print its figures")
-    b.add_argument("suite", choices=["codecs"])
-    b.add_argument("--records", type=int, default=50_000)
+    b.add_argument("suite", choices=["codecs", "engine"])
+    b.add_argument(
+        "--records", type=int, default=50_000, help="records (codecs) or events (engine) per round"
+    )
     b.set_defaults(func=cmd_bench)
 
     d = sub.add_parser("demo", help="start the stack, write sample records, run the job, show the output")

@@ -8,6 +8,7 @@ low, back), so the customer-keyed engine decides on stock without holding the ca
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass, field, replace
 
 from journeys import events as ev
@@ -44,7 +45,11 @@ class Catalog:
             stores={k: v for k, v in locations.items() if k != "online"},
         )
         if with_alternatives and p is not None and p.category:
-            ranked = sorted(self.in_stock.get(p.category, {}).items(), key=lambda kv: (-kv[1], kv[0]))
+            ranked = heapq.nsmallest(
+                self.alternatives + 1,
+                self.in_stock.get(p.category, {}).items(),
+                key=lambda kv: (-kv[1], kv[0]),
+            )
             f.alternatives = tuple(self.facts(s, False) for s, _ in ranked if s != sku)[: self.alternatives]
         return f
 
@@ -70,10 +75,7 @@ class Catalog:
         """Inventory changes update the catalogue; a threshold crossing notifies the SKU's watchers."""
         row = change.row
         if change.table == "inventory.stores" and type(row) is ev.Store:
-            if change.op == "d":
-                self.reference.stores.pop(row.store_id, None)
-            else:
-                self.reference.stores[row.store_id] = row
+            self.reference.set_store(None if change.op == "d" else row, row.store_id)
             return []
         if change.table == "inventory.products" and type(row) is ev.Product:
             old = self.products.get(row.sku)

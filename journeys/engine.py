@@ -45,6 +45,31 @@ from journeys.state import AFFINITY_MEMORY_MS, CustomerState, Instance, PendingA
 
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
+PRUNE_EVERY_MS = 15 * 60_000
+_JOURNEY_EVENT: dict[str, Any] = dict.fromkeys(
+    (
+        "event_id",
+        "customer_id",
+        "journey_id",
+        "journey_version",
+        "instance_key",
+        "event_type",
+        "step_id",
+        "reason",
+        "variant",
+        "action_id",
+        "action_type",
+        "channel",
+        "purpose",
+        "wait_until",
+        "revenue",
+        "currency",
+        "order_id",
+        "trigger_event_id",
+        "occurred_at",
+        "attributes",
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -128,6 +153,15 @@ class Engine:
             self.versions[(j.id, j.version)] = j
             if j.id not in self.current or j.version > self.current[j.id].version:
                 self.current[j.id] = j
+        # most events can enter no journey at all: look candidates up by trigger, not one by one
+        self.by_click: dict[str, list[Journey]] = {}
+        self.by_table: dict[str, list[Journey]] = {}
+        for j in self.current.values():
+            if j.entry.click is not None:
+                for name in j.entry.click:
+                    self.by_click.setdefault(name, []).append(j)
+            elif j.entry.change is not None:
+                self.by_table.setdefault(j.entry.change, []).append(j)
 
     # ------------------------------------------------------------------ entry points
 
@@ -172,18 +206,23 @@ class Engine:
         if due is not None:
             return due
         c = self.config
-        times = [min(t for t, _, _ in state.views) + c.view_window_ms] if state.views else []
-        if state.seen:
-            times.append(min(state.seen.values()) + c.dedupe_window_ms)
-        if state.entries:
-            times.append(min(state.entries.values()))
+        # one cleanup when the last short-lived fact (dedupe id, view, cap entry) has aged out...
+        short = []
+        if state.seen:  # ids are remembered at the time they arrive: the newest is last_event
+            short.append(state.last_event + c.dedupe_window_ms)
+        if state.views:
+            short.append(state.views[-1][0] + c.view_window_ms)
         if state.marketing_sent:
-            times.append(min(state.marketing_sent) + DAY_MS)
+            short.append(state.marketing_sent[-1] + DAY_MS)
+        if short:
+            return max(short)
+        # ...then one for each long-lived memory as it expires
+        long = list(state.entries.values())
         if state.order_categories:
-            times.append(min(t for t, _ in state.order_categories.values()) + c.keep_orders_ms)
+            long.append(min(t for t, _ in state.order_categories.values()) + c.keep_orders_ms)
         if state.affinity:
-            times.append(state.affinity_at + AFFINITY_MEMORY_MS + 1)
-        return min(times) if times else None
+            long.append(state.affinity_at + AFFINITY_MEMORY_MS + 1)
+        return min(long) if long else None
 
     def journey_for(self, inst: Instance) -> Journey:
         """The version the instance entered with; the current one if that version is gone."""
@@ -205,6 +244,7 @@ class _Run:
         self.actions: list[dict[str, Any]] = []
         self.jevents: list[dict[str, Any]] = []
         self.prev: dict[str, ev.Row | None] = {}
+        self.exited = False
 
     # ------------------------------------------------------------------ bookkeeping
 
@@ -222,41 +262,30 @@ class _Run:
     def journey_event(self, inst: Instance, journey: Journey, event_type: str, **fields: Any) -> None:
         seq = inst.data.get("_seq", 0) + 1
         inst.data["_seq"] = seq
-        record = {
-            "event_id": _hash(self.state.customer_id, inst.journey_id, inst.key, inst.entered_at, seq),
-            "customer_id": self.state.customer_id,
-            "journey_id": journey.id,
-            "journey_version": inst.version,
-            "instance_key": inst.key,
-            "event_type": event_type,
-            "step_id": fields.pop("step_id", inst.step),
-            "reason": None,
-            "variant": inst.variant,
-            "action_id": None,
-            "action_type": None,
-            "channel": None,
-            "purpose": None,
-            "wait_until": None,
-            "revenue": None,
-            "currency": None,
-            "order_id": None,
-            "trigger_event_id": None if self.event is None else self.trigger,
-            "occurred_at": self.now,
-            "attributes": {},
-        }
+        record = _JOURNEY_EVENT.copy()  # a C-level copy of the defaults beats a 20-key literal
+        # unique and the same on a replay; readable beats opaque for an audit log
+        record["event_id"] = f"{self.state.customer_id}/{inst.journey_id}/{inst.key}/{inst.entered_at}/{seq}"
+        record["customer_id"] = self.state.customer_id
+        record["journey_id"] = journey.id
+        record["journey_version"] = inst.version
+        record["instance_key"] = inst.key
+        record["event_type"] = event_type
+        record["step_id"] = fields.pop("step_id", inst.step)
+        record["variant"] = inst.variant
+        record["trigger_event_id"] = None if self.event is None else self.trigger
+        record["occurred_at"] = self.now
+        record["attributes"] = {}
         record.update(fields)
         self.jevents.append(record)
 
     def finish(self) -> Result:
         s = self.state
         s.last_event = max(s.last_event, self.now)
-        s.prune(
-            self.now,
-            self.cfg.dedupe_window_ms,
-            self.cfg.view_window_ms,
-            self.cfg.keep_entries_ms,
-            self.cfg.keep_orders_ms,
-        )
+        # pruning walks every time-bound fact: on timers, when an instance ended, and otherwise at
+        # most every PRUNE_EVERY of journey time (what it drops is harmless until then)
+        if self.event is None or self.exited or self.now - s.pruned_at >= PRUNE_EVERY_MS:
+            s.prune(self.now, self.cfg.dedupe_window_ms, self.cfg.view_window_ms, self.cfg.keep_orders_ms)
+            s.pruned_at = self.now
         if s.journeys_empty() and s.profile_empty() and not s.erased:
             # only dedupe ids are left: nothing worth a state of its own
             return Result(None, self.actions, self.jevents, None)
@@ -402,8 +431,13 @@ class _Run:
 
     def enter_journeys(self) -> None:
         e = self.event
-        assert e is not None
-        for journey in self.e.current.values():
+        if type(e) is ev.ClickEvent:
+            candidates = self.e.by_click.get(e.event, ())
+        elif type(e) is ev.ChangeEvent:
+            candidates = self.e.by_table.get(e.table, ())
+        else:
+            return
+        for journey in candidates:
             ctx = self.ctx(None, journey)
             if not self._matches(journey.entry, None, ctx, entry=True):
                 continue
@@ -667,6 +701,7 @@ class _Run:
     def _exit(self, inst: Instance, journey: Journey, reason: str) -> None:
         self.journey_event(inst, journey, "exited", reason=reason)
         self.state.instances.remove(inst)
+        self.exited = True
 
     def _converted(self, inst: Instance, journey: Journey) -> None:
         e = self.event

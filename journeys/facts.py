@@ -23,6 +23,15 @@ class Reference:
     """Small reference data every customer's decisions share: the stores (a few hundred rows)."""
 
     stores: dict[str, ev.Store] = field(default_factory=dict)
+    #: (lat, lon) -> nearest store and distance; cleared whenever the stores change
+    nearest: dict[tuple[float, float], tuple[ev.Store, float] | None] = field(default_factory=dict)
+
+    def set_store(self, store: ev.Store | None, store_id: str) -> None:
+        if store is None:
+            self.stores.pop(store_id, None)
+        else:
+            self.stores[store_id] = store
+        self.nearest.clear()
 
 
 @dataclass(slots=True)
@@ -90,6 +99,12 @@ def nearest_store(ctx: Ctx) -> tuple[ev.Store, float] | None:
     c = customer(ctx)
     if c is None or c.lat is None or c.lon is None:
         return None
+    cache = ctx.ref.nearest
+    where = (c.lat, c.lon)
+    if where in cache:
+        return cache[where]
+    if len(cache) > 100_000:
+        cache.clear()
     best: tuple[ev.Store, float] | None = None
     for store in ctx.ref.stores.values():
         if store.lat is None or store.lon is None:
@@ -97,6 +112,7 @@ def nearest_store(ctx: Ctx) -> tuple[ev.Store, float] | None:
         d = haversine_km(c.lat, c.lon, store.lat, store.lon)
         if best is None or d < best[1] or (d == best[1] and store.store_id < best[0].store_id):
             best = (store, d)
+    cache[where] = best
     return best
 
 

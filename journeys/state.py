@@ -94,6 +94,7 @@ class CustomerState:
     instances: list[Instance] = field(default_factory=list)
     erased: bool = False
     last_event: int = 0
+    pruned_at: int = 0
 
     def next_due(self) -> int | None:
         times = [t for t in (i.next_due() for i in self.instances) if t is not None]
@@ -118,9 +119,7 @@ class CustomerState:
             and not self.order_categories
         )
 
-    def prune(
-        self, now: int, dedupe_window_ms: int, view_window_ms: int, keep_entries_ms: int, keep_orders_ms: int
-    ) -> None:
+    def prune(self, now: int, dedupe_window_ms: int, view_window_ms: int, keep_orders_ms: int) -> None:
         """Drop what has aged out and what no open instance needs."""
         horizon = now - dedupe_window_ms
         if self.seen:

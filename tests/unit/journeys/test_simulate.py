@@ -32,9 +32,9 @@ def test_the_sample_day_gives_the_expected_actions() -> None:
     for a in sim.actions:
         first.setdefault((a["customer_id"], a["journey_id"]), a["action_type"])
     assert first == {
-        ("c-1", "cart_abandonment"): "reserve_and_collect",   # in stock at the nearest store
-        ("c-2", "cart_abandonment"): "cart_reminder",         # low stock, no store nearby
-        ("c-3", "cart_abandonment"): "cart_alternatives",     # sold out, boots in stock
+        ("c-1", "cart_abandonment"): "reserve_and_collect",  # in stock at the nearest store
+        ("c-2", "cart_abandonment"): "cart_reminder",  # low stock, no store nearby
+        ("c-3", "cart_abandonment"): "cart_alternatives",  # sold out, boots in stock
         ("c-6", "loyalty_milestone"): "tier_recognition",
         ("c-7", "compliance_onboarding"): "document_request",
         ("c-8", "delivery_followup"): "delivery_followup",
@@ -46,8 +46,11 @@ def test_the_sample_day_gives_the_expected_actions() -> None:
     assert [x["sku"] for x in by[("c-3", "cart_alternatives")]["alternatives"]] == ["SKU-5"]
     assert by[("c-7", "document_request")]["attributes"]["documents"] == "passport"
     assert by[("c-6", "tier_recognition")]["attributes"]["new_tier"] == "gold"
-    exits = {(e["customer_id"], e["journey_id"]): e["reason"] for e in sim.journey_events
-             if e["event_type"] == "exited"}
+    exits = {
+        (e["customer_id"], e["journey_id"]): e["reason"]
+        for e in sim.journey_events
+        if e["event_type"] == "exited"
+    }
     assert exits[("c-4", "cart_abandonment")] == "purchased"  # bought during the wait: nothing sent
     assert exits[("c-5", "cart_abandonment")] == "no_alternative_in_stock"  # sold out during the wait
     assert exits[("c-9", "welcome_series")] == "ordered"
@@ -57,13 +60,20 @@ def test_the_sample_day_gives_the_expected_actions() -> None:
 
 def test_simulate_and_validate_commands(tmp_path: Path) -> None:
     cli = [sys.executable, "-m", "journeyctl.cli"]
-    out = subprocess.run([*cli, "simulate", str(SAMPLE), "--format", "json"], capture_output=True, text=True,
-                         check=True, cwd=REPO).stdout.splitlines()
+    out = subprocess.run(
+        [*cli, "simulate", str(SAMPLE), "--format", "json"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
+    ).stdout.splitlines()
     actions = [json.loads(x)["action"] for x in out if x.startswith('{"action"')]
     assert len(actions) == len(_run().actions)
     ok = subprocess.run([*cli, "validate"], capture_output=True, text=True, cwd=REPO)
     assert ok.returncode == 0 and ok.stdout.count("ok ") == len(load_dir())
     bad = tmp_path / "bad.yaml"
-    bad.write_text("id: bad\nversion: 1\nname: Bad\nentry: {click: A}\nsteps:\n  - id: a\n    wiat: {for: 1m}\n")
+    bad.write_text(
+        "id: bad\nversion: 1\nname: Bad\nentry: {click: A}\nsteps:\n  - id: a\n    wiat: {for: 1m}\n"
+    )
     failed = subprocess.run([*cli, "validate", str(bad)], capture_output=True, text=True, cwd=REPO)
     assert failed.returncode == 1 and f"{bad}:7: steps.0.wiat: unknown field 'wiat'" in failed.stdout
