@@ -497,9 +497,7 @@ class _Run:
             # assigned at entry, so that every journey event of the instance carries the arm
             self._assign(inst, split)
         self.state.instances.append(inst)
-        self.state.entries[journey.id if journey.reentry.policy == "once" else f"{journey.id}|{key}"] = (
-            self.now
-        )
+        self._remember(journey, key)
         self.journey_event(inst, journey, "entered", step_id=None)
         self._start_step(inst, journey, first)
         self._run(inst, journey)

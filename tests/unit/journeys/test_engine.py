@@ -471,3 +471,47 @@ def test_engine_config_defaults_match_the_spec() -> None:
 
 def _fields(row: object) -> dict[str, object]:
     return {k: getattr(row, k) for k in row.__slots__}  # type: ignore[attr-defined]
+
+
+VIP_ONLY = """
+id: vip_welcome
+version: 1
+name: VIP welcome
+entry: {click: Signed Up}
+key: customer
+reentry: {policy: cooldown, cooldown: 2d}
+audience:
+  any:
+    - {fact: customer.vip, is: true}
+    - {fact: customer.tier, at_least: gold}
+steps:
+  - id: hello
+    action: {type: vip_hello, purpose: transactional}
+    next: done
+  - id: done
+    exit: done
+"""
+
+
+def test_audience_and_cooldown() -> None:
+    w = World(journeys=[parse(VIP_ONLY, "vip.yaml")])
+    w.customer("c-vip", vip=True)
+    w.customer("c-gold", tier="platinum")
+    w.customer("c-member")
+    for cid in ("c-vip", "c-gold", "c-member"):
+        w.at(T0).click(cid, "Signed Up")
+    assert sorted(a["customer_id"] for a in w.actions()) == ["c-gold", "c-vip"]
+    w.at(T0 + DAY).click("c-vip", "Signed Up")
+    assert len(w.actions("c-vip")) == 1, "within the cool-down"
+    w.at(T0 + 2 * DAY).click("c-vip", "Signed Up")
+    assert len(w.actions("c-vip")) == 2, "after the cool-down"
+
+
+def test_once_means_once() -> None:
+    w = World(only=("welcome_series",))
+    w.customer("c-1")
+    w.at(T0).click("c-1", "Signed Up")
+    w.run_until(T0 + 8 * DAY)
+    w.at(T0 + 9 * DAY).click("c-1", "Signed Up")
+    w.run_until(T0 + 20 * DAY)
+    assert len(w.events("c-1", "entered")) == 1
