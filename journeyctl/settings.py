@@ -19,6 +19,8 @@ from typing import Any
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from journeys.events import CDC_TABLES
+
 REPO = Path(__file__).resolve().parent.parent
 STACK_SCRIPT = REPO / "deploy" / "local" / "stack.py"
 
@@ -122,19 +124,6 @@ class SinkSettings(BaseModel):
     transactional_id_prefix: str = "journey-engine"
     #: Below the broker's transaction.max.timeout.ms (15 min by default) or the job fails at start.
     transaction_timeout_ms: int = 600_000
-
-
-CDC_TABLES = (
-    "inventory.products",
-    "inventory.stores",
-    "inventory.stock_levels",
-    "orders.orders",
-    "orders.shipments",
-    "crm.customers",
-    "crm.consents",
-    "support.tickets",
-    "onboarding.applications",
-)
 
 
 class TopicSettings(BaseModel):

@@ -22,23 +22,23 @@ from pydantic import (
     model_validator,
 )
 
+from journeys.events import CDC_TABLES
+
 _DURATION = re.compile(r"^(\d+)(ms|s|m|h|d)$")
 _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 
 Key = Literal["customer", "cart", "order", "shipment", "application"]
 Purpose = Literal["marketing", "transactional"]
 ChannelName = Literal["email", "sms", "push", "in_app"]
-TableName = Literal[
-    "inventory.products",
-    "inventory.stores",
-    "inventory.stock_levels",
-    "orders.orders",
-    "orders.shipments",
-    "crm.customers",
-    "crm.consents",
-    "support.tickets",
-    "onboarding.applications",
-]
+
+
+def _table(v: Any) -> Any:
+    if v not in CDC_TABLES:
+        raise ValueError(f"{v!r} is not a captured table; tables are: {', '.join(CDC_TABLES)}")
+    return v
+
+
+TableName = Annotated[str, BeforeValidator(_table)]
 
 
 def duration_ms(text: str) -> int:

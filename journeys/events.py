@@ -14,6 +14,18 @@ from typing import Any, Literal
 
 Op = Literal["c", "u", "d", "r", "t"]
 
+#: the captured tables of CONTRACTS.md, as `<system>.<table>`
+CDC_TABLES = (
+    "inventory.products",
+    "inventory.stores",
+    "inventory.stock_levels",
+    "orders.orders",
+    "orders.shipments",
+    "crm.customers",
+    "crm.consents",
+    "support.tickets",
+    "onboarding.applications",
+)
 LOYALTY_TIERS = ("member", "silver", "gold", "platinum")
 CHANNELS = ("email", "sms", "push", "in_app")
 PURPOSES = ("marketing", "transactional")

@@ -11,25 +11,12 @@ import yaml
 from pydantic import ValidationError
 
 from journeys.definition import AllOf, AnyOf, Condition, FactTest, Journey, Match, Wait
+from journeys.events import CDC_TABLES
 from journeys.facts import FACTS
 
 DEFINITIONS = Path(__file__).resolve().parent / "definitions"
 #: every input the job reads by default; a deployment without one of them passes a smaller set
-ALL_INPUTS = frozenset(
-    {
-        "clickstream",
-        "channel-feedback",
-        "inventory.products",
-        "inventory.stores",
-        "inventory.stock_levels",
-        "orders.orders",
-        "orders.shipments",
-        "crm.customers",
-        "crm.consents",
-        "support.tickets",
-        "onboarding.applications",
-    }
-)
+ALL_INPUTS = frozenset({"clickstream", "channel-feedback", *CDC_TABLES})
 
 
 @dataclass(frozen=True)
