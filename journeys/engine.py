@@ -354,10 +354,18 @@ class _Run:
             s.skus[e.facts.sku] = e.facts
 
     def _affinity(self, item: ev.Item, weight: float) -> None:
+        # Recency weighting without touching old scores: a new weight is scaled up by 2^(age of the
+        # reference time / half-life) instead of every old score being scaled down. Only ratios are
+        # ever used (ranking), and they come out the same. Rebased long before floats overflow.
         s = self.state
-        if s.affinity and self.now > s.affinity_at:
-            decay = 0.5 ** ((self.now - s.affinity_at) / self.cfg.affinity_half_life_ms)
-            s.affinity = {k: v * decay for k, v in s.affinity.items() if v * decay > 0.01}
+        if not s.affinity:
+            s.affinity_base = self.now
+        halves = (self.now - s.affinity_base) / self.cfg.affinity_half_life_ms
+        if halves > 60:
+            shrink = 0.5**halves
+            s.affinity = {k: v * shrink for k, v in s.affinity.items()}
+            s.affinity_base, halves = self.now, 0.0
+        weight *= 2.0**halves
         s.affinity_at = max(s.affinity_at, self.now)
         for k in (f"c:{item.category}" if item.category else None, f"b:{item.brand}" if item.brand else None):
             if k:

@@ -78,9 +78,11 @@ class CustomerState:
     tickets: dict[str, str] = field(default_factory=dict)
     #: times of marketing actions sent (ms), for the rolling cap
     marketing_sent: list[int] = field(default_factory=list)
-    #: "c:<category>" / "b:<brand>" -> recency-weighted score as of affinity_at
+    #: "c:<category>" / "b:<brand>" -> recency-weighted score, scaled to affinity_base (only ratios
+    #: mean anything); affinity_at is the last update
     affinity: dict[str, float] = field(default_factory=dict)
     affinity_at: int = 0
+    affinity_base: int = 0
     #: "journey_id|key" (or "journey_id" for `once`) -> until when entering again is refused
     entries: dict[str, int] = field(default_factory=dict)
     #: ids of events already applied -> their time; a redelivered event is not counted twice

@@ -515,3 +515,18 @@ def test_once_means_once() -> None:
     w.at(T0 + 9 * DAY).click("c-1", "Signed Up")
     w.run_until(T0 + 20 * DAY)
     assert len(w.events("c-1", "entered")) == 1
+
+
+def test_affinity_prefers_what_was_viewed_lately_over_what_was_viewed_often_long_ago() -> None:
+    w = World(only=CART)
+    w.product("OUT", "Boots", {"online": 0})
+    w.product("OLD", "Boots", {"online": 5}, brand="Old")
+    w.product("NEW", "Boots", {"online": 5}, brand="New")
+    w.customer("c-1", where=STORES["s-munich"])
+    for i in range(3):  # three views of Old four weeks earlier: 3 * 2^-4 < 1 view of New
+        w.at(T0 + i).click("c-1", "Product Viewed", sku="OLD")
+    later = T0 + 28 * DAY
+    w.at(later - MIN).click("c-1", "Product Viewed", sku="NEW")
+    w.at(later).click("c-1", "Product Added", cart="k1", sku="OUT")
+    w.run_until(later + 31 * MIN)
+    assert [x["sku"] for x in w.actions()[0]["alternatives"]] == ["NEW", "OLD"]
