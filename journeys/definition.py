@@ -9,6 +9,7 @@ See journeys/definitions/*.yaml for the shipped ones and docs/journeys.md for th
 from __future__ import annotations
 
 import re
+from functools import cache
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -41,6 +42,7 @@ def _table(v: Any) -> Any:
 TableName = Annotated[str, BeforeValidator(_table)]
 
 
+@cache  # the engine converts the same few literals on every wait
 def duration_ms(text: str) -> int:
     m = _DURATION.match(text.strip())
     if not m:

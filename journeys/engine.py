@@ -46,6 +46,7 @@ from journeys.state import AFFINITY_MEMORY_MS, CustomerState, Instance, PendingA
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
 PRUNE_EVERY_MS = 15 * 60_000
+_NO_PARAMS: dict[str, Any] = {}
 _JOURNEY_EVENT: dict[str, Any] = dict.fromkeys(
     (
         "event_id",
@@ -232,6 +233,20 @@ class Engine:
 class _Run:
     """One call of the engine: the state, the event and the clock, and what comes out."""
 
+    __slots__ = (
+        "_ctx",
+        "actions",
+        "cfg",
+        "e",
+        "event",
+        "exited",
+        "jevents",
+        "now",
+        "prev",
+        "state",
+        "trigger",
+    )
+
     def __init__(
         self, engine: Engine, state: CustomerState, now: int, event: ev.EngineInput | None, trigger: str
     ) -> None:
@@ -245,19 +260,17 @@ class _Run:
         self.jevents: list[dict[str, Any]] = []
         self.prev: dict[str, ev.Row | None] = {}
         self.exited = False
+        self._ctx = Ctx(state, None, event, {}, engine.reference, now, self.prev)
 
     # ------------------------------------------------------------------ bookkeeping
 
     def ctx(self, inst: Instance | None, journey: Journey | None) -> Ctx:
-        return Ctx(
-            self.state,
-            inst,
-            self.event,
-            journey.params if journey else {},
-            self.e.reference,
-            self.now,
-            self.prev,
-        )
+        """The facts' view of this call for one instance. One object per call, re-pointed at the
+        instance being looked at: a fact reads it while it is evaluated and never keeps it."""
+        c = self._ctx
+        c.inst = inst
+        c.params = journey.params if journey else _NO_PARAMS
+        return c
 
     def journey_event(self, inst: Instance, journey: Journey, event_type: str, **fields: Any) -> None:
         seq = inst.data.get("_seq", 0) + 1
@@ -446,18 +459,20 @@ class _Run:
         else:
             return
         for journey in candidates:
-            ctx = self.ctx(None, journey)
-            if not self._matches(journey.entry, None, ctx, entry=True):
-                continue
+            # cheapest refusals first: most events of a trigger find the customer already in, or
+            # inside a cool-down, and need no condition evaluated
             key = self._key_of(journey.key, e)
-            if key is None or any(
+            if key is None or any(i.journey_id == journey.id and i.key == key for i in self.state.instances):
+                continue
+            if not self._may_enter(journey, key):
+                continue
+            if any(
                 getattr(e, f, None) is None and getattr(getattr(e, "row", None), f, None) is None
                 for f in journey.entry.require
             ):
                 continue
-            if any(i.journey_id == journey.id and i.key == key for i in self.state.instances):
-                continue
-            if not self._may_enter(journey, key):
+            ctx = self.ctx(None, journey)
+            if not self._matches(journey.entry, None, ctx, entry=True):
                 continue
             if journey.audience is not None and not self.holds(journey.audience, ctx):
                 continue
