@@ -308,10 +308,11 @@ class _Run:
         for inst in self.state.instances:
             journey = self.e.journey_for(inst)
             self.journey_event(inst, journey, "exited", reason="erasure")
-        cid = self.state.customer_id
-        self.state.__init__(cid)  # type: ignore[misc]
-        self.state.erased = True
-        return Result(self.state, [], self.jevents, None, outcome="erased")
+        # nothing of the customer is kept but the fact that they were erased (no personal data),
+        # so that late events cannot bring them back
+        return Result(
+            CustomerState(self.state.customer_id, erased=True), [], self.jevents, None, outcome="erased"
+        )
 
     # ------------------------------------------------------------------ profile facts
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,7 @@ from journeys.definition import AllOf, AnyOf, Condition, FactTest, Journey, Matc
 from journeys.events import CDC_TABLES
 from journeys.facts import FACTS
 
+_PLACEHOLDER = re.compile(r"\{([a-z_.]+)\}")
 DEFINITIONS = Path(__file__).resolve().parent / "definitions"
 #: every input the job reads by default; a deployment without one of them passes a smaller set
 ALL_INPUTS = frozenset({"clickstream", "channel-feedback", *CDC_TABLES})
@@ -230,9 +232,7 @@ def check(
 
 
 def _placeholders(text: str) -> list[str]:
-    import re
-
-    return re.findall(r"\{([a-z_.]+)\}", text)
+    return _PLACEHOLDER.findall(text)
 
 
 def _fact_problems(name: str, file: str, line: int, inputs: frozenset[str]) -> list[Problem]:
