@@ -45,7 +45,7 @@ from journeys.state import AFFINITY_MEMORY_MS, CustomerState, Instance, PendingA
 
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
-PRUNE_EVERY_MS = 15 * 60_000
+PRUNE_EVERY_MS = 60 * 60_000
 _NO_PARAMS: dict[str, Any] = {}
 _JOURNEY_EVENT: dict[str, Any] = dict.fromkeys(
     (

@@ -55,10 +55,11 @@ class Instance:
     deferred: list[PendingAction] = field(default_factory=list)
 
     def next_due(self) -> int | None:
-        times = [p.due for p in self.deferred]
-        if self.wake_at is not None:
-            times.append(self.wake_at)
-        return min(times) if times else None
+        due = self.wake_at
+        for p in self.deferred:
+            if due is None or p.due < due:
+                due = p.due
+        return due
 
 
 @dataclass(slots=True)
@@ -99,8 +100,12 @@ class CustomerState:
     pruned_at: int = 0
 
     def next_due(self) -> int | None:
-        times = [t for t in (i.next_due() for i in self.instances) if t is not None]
-        return min(times) if times else None
+        due: int | None = None
+        for inst in self.instances:  # a plain loop: this runs on every event
+            t = inst.next_due()
+            if t is not None and (due is None or t < due):
+                due = t
+        return due
 
     def journeys_empty(self) -> bool:
         """Nothing of any journey instance is left: no instance, timer, SKU or order it needed."""
