@@ -260,7 +260,7 @@ class _Run:
         self.jevents: list[dict[str, Any]] = []
         self.prev: dict[str, ev.Row | None] = {}
         self.exited = False
-        self._ctx = Ctx(state, None, event, {}, engine.reference, now, self.prev)
+        self._ctx: Ctx | None = None  # made on first use: most calls evaluate no fact at all
 
     # ------------------------------------------------------------------ bookkeeping
 
@@ -268,6 +268,8 @@ class _Run:
         """The facts' view of this call for one instance. One object per call, re-pointed at the
         instance being looked at: a fact reads it while it is evaluated and never keeps it."""
         c = self._ctx
+        if c is None:
+            c = self._ctx = Ctx(self.state, inst, self.event, _NO_PARAMS, self.e.reference, self.now, self.prev)
         c.inst = inst
         c.params = journey.params if journey else _NO_PARAMS
         return c
