@@ -47,6 +47,14 @@ HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
 PRUNE_EVERY_MS = 60 * 60_000
 _NO_PARAMS: dict[str, Any] = {}
+#: what an instance follows besides its journey's matchers (see `_apply_instance_data`)
+_FOLLOWS = {
+    "cart": ("Product Added", "Product Removed"),
+    "customer": ("Product Viewed",),
+    "shipment": ("orders.shipments",),
+    "application": ("onboarding.applications",),
+    "order": ("orders.orders",),
+}
 _JOURNEY_EVENT: dict[str, Any] = dict.fromkeys(
     (
         "event_id",
@@ -154,6 +162,7 @@ class Engine:
             self.versions[(j.id, j.version)] = j
             if j.id not in self.current or j.version > self.current[j.id].version:
                 self.current[j.id] = j
+        self._reacts: dict[tuple[str, int], frozenset[str]] = {}
         # most events can enter no journey at all: look candidates up by trigger, not one by one
         self.by_click: dict[str, list[Journey]] = {}
         self.by_table: dict[str, list[Journey]] = {}
@@ -196,6 +205,21 @@ class Engine:
         run = _Run(self, state, now, None, f"timer:{now}")
         run.fire_timers()
         return run.finish()
+
+    def reacts_to(self, journey: Journey) -> frozenset[str]:
+        """Click names and tables an instance of the journey can react to: its exits, activity
+        and wait events, and the rows its key follows. Anything else passes it by."""
+        found = self._reacts.get((journey.id, journey.version))
+        if found is None:
+            names: set[str] = set()
+            waits = [o for st in journey.steps if st.wait for o in st.wait.events]
+            for m in [*journey.exit, *journey.activity, *waits]:
+                names.update(m.click or ())
+                if m.change:
+                    names.add(m.change)
+            names.update(_FOLLOWS[journey.key])
+            found = self._reacts[(journey.id, journey.version)] = frozenset(names)
+        return found
 
     def due(self, state: CustomerState | None) -> int | None:
         """When to call `on_timer` next: an instance's wait or deferred action, or else the moment
@@ -269,7 +293,9 @@ class _Run:
         instance being looked at: a fact reads it while it is evaluated and never keeps it."""
         c = self._ctx
         if c is None:
-            c = self._ctx = Ctx(self.state, inst, self.event, _NO_PARAMS, self.e.reference, self.now, self.prev)
+            c = self._ctx = Ctx(
+                self.state, inst, self.event, _NO_PARAMS, self.e.reference, self.now, self.prev
+            )
         c.inst = inst
         c.params = journey.params if journey else _NO_PARAMS
         return c
@@ -390,10 +416,19 @@ class _Run:
     # ------------------------------------------------------------------ open instances
 
     def update_instances(self) -> None:
+        e = self.event
+        if type(e) is ev.ClickEvent:
+            name: str = e.event
+        elif type(e) is ev.ChangeEvent:
+            name = e.table
+        else:
+            return  # feedback and stock notices change profile facts only
         for inst in list(self.state.instances):
             if inst not in self.state.instances:
                 continue
             journey = self.e.journey_for(inst)
+            if name not in self.e.reacts_to(journey):
+                continue
             self._apply_instance_data(inst, journey)
             ctx = self.ctx(inst, journey)
             exit_ = next((x for x in journey.exit if self._matches(x, inst, ctx)), None)
