@@ -380,3 +380,12 @@ JOURNEY_EVENT: dict[str, Any] = {
     "occurred_at": 1_763_896_443_120,
     "attributes": {},
 }
+
+#: what a channel sender writes to channel-feedback
+FEEDBACK: dict[str, Any] = {
+    "action_id": "act-1",
+    "customer_id": "c-42",
+    "channel": "email",
+    "event": "opened",
+    "occurred_at": 1_763_896_443_120,
+}

@@ -18,20 +18,20 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 from connectors.admin import ensure_topics
 from connectors.avro import Encoder, RegistryClient, load_schema
 from connectors.clickstream import to_avro_record
-from connectors.examples import CLICK, avro_envelope_record, avro_envelope_schema, envelope, with_json_schema
+from connectors.examples import (
+    CLICK,
+    FEEDBACK,
+    avro_envelope_record,
+    avro_envelope_schema,
+    envelope,
+    with_json_schema,
+)
 from jobs.environment import create_environment
 from jobs.ingest import build_pipeline, kafka_connectors
 from journeyctl.settings import Settings
 from tests.kafka_helpers import read_committed
 
 pytestmark = pytest.mark.integration
-FEEDBACK = {
-    "action_id": "act-1",
-    "customer_id": "c-42",
-    "channel": "email",
-    "event": "opened",
-    "occurred_at": 1_763_896_443_120,
-}
 
 
 def _settings(settings: Settings, unique: Callable[[str], str]) -> Settings:

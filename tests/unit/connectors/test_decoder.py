@@ -14,6 +14,7 @@ from connectors.clickstream import to_avro_record
 from connectors.decoder import DeadLetter, DeadLetterEncoder, Decoder, Skipped
 from connectors.examples import (
     CLICK,
+    FEEDBACK,
     ORDER_COMPLETED,
     ROWS,
     avro_envelope_record,
@@ -26,13 +27,6 @@ from journeyctl.settings import Settings
 from journeys.events import ChangeEvent, ChannelFeedback, ClickEvent
 
 SETTINGS = Settings()
-FEEDBACK = {
-    "action_id": "act-1",
-    "customer_id": "c-42",
-    "channel": "email",
-    "event": "opened",
-    "occurred_at": 1_763_896_443_120,
-}
 
 
 def _rec(topic: str, value: bytes | None, key: bytes | None = None, offset: int = 0) -> KafkaRecord:
