@@ -99,7 +99,7 @@ def _read_from(
 
 
 def run_demo(settings: Settings, records: int = 20) -> int:
-    print("== 1/4 local stack (Kafka, schema registry)", flush=True)
+    print("== 1/5 local stack (Kafka, schema registry)", flush=True)
     if subprocess.call([sys.executable, str(STACK_SCRIPT), "up"]) != 0:
         return 1
 
@@ -111,14 +111,14 @@ def run_demo(settings: Settings, records: int = 20) -> int:
     ensure_topics(settings, [topics.input, topics.output])
     before = _high_watermarks(settings, topics.output)
 
-    print(f"== 2/4 writing {records} sample clickstream records to {topics.input!r}", flush=True)
+    print(f"== 2/5 writing {records} sample clickstream records to {topics.input!r}", flush=True)
     producer = Producer(settings.kafka.librdkafka_properties())
     for key, value in sample_clickstream(records, seed=int(time.time()), start=datetime.now(UTC)):
         producer.produce(topics.input, key=key, value=value)
     producer.flush(30)
 
     print(
-        f"== 3/4 relay job on a local Flink MiniCluster: {topics.input!r} -> {topics.output!r} "
+        f"== 3/5 relay job on a local Flink MiniCluster: {topics.input!r} -> {topics.output!r} "
         f"({settings.sink.delivery.value}, parallelism {settings.flink.parallelism})",
         flush=True,
     )
@@ -129,7 +129,7 @@ def run_demo(settings: Settings, records: int = 20) -> int:
     env.execute("relay (demo)")
     print(f"   job finished in {time.monotonic() - started:.1f} s", flush=True)
 
-    print(f"== 4/4 committed records in {topics.output!r} (read_committed):", flush=True)
+    print(f"== 4/5 committed records in {topics.output!r} (read_committed):", flush=True)
     out = _read_from(settings, topics.output, before, expected=records)
     for value in out:
         e = json.loads(value)
@@ -138,5 +138,24 @@ def run_demo(settings: Settings, records: int = 20) -> int:
         f"   {len(out)} records came out of the job "
         f"(this run wrote {records}; the consumer group resumes where the last run stopped)"
     )
+    relayed = len(out) >= records
+
+    print(
+        "== 5/5 the journey engine over a recorded day of a small shop (samples/shop.jsonl), no Flink:",
+        flush=True,
+    )
+    from journeyctl.settings import REPO
+    from journeys.loader import load_dir
+    from journeys.simulate import Simulation, read_records
+
+    sim = Simulation(load_dir())
+    sim.run(read_records(REPO / "samples" / "shop.jsonl"), drain_ms=30 * 86_400_000)
+    for a in sim.actions:
+        when = datetime.fromtimestamp(a["send_after"] / 1000, tz=UTC).strftime("%a %H:%M UTC")
+        print(f"   {when}  {a['customer_id']:5s} {a['action_type']:22s} {a['channel']:7s} {a['reason']}")
+    print(
+        f"   {len(sim.actions)} actions, {len(sim.journey_events)} journey events "
+        "(`journeyctl simulate samples/shop.jsonl` shows them all)"
+    )
     print("Stop everything with `make stack-down`. Logs: .stack/logs/", flush=True)
-    return 0 if len(out) >= records else 1
+    return 0 if relayed else 1
