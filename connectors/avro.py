@@ -207,12 +207,6 @@ class Encoder:
         self._registry = registry
         self._header: bytes | None = None
 
-    @property
-    def schema_id(self) -> int:
-        if self._header is None:
-            self._header = HEADER.pack(MAGIC, self._registry.register(self.subject, self._schema))
-        return int(HEADER.unpack(self._header)[1])
-
     def encode(self, record: Mapping[str, Any]) -> bytes:
         if self._header is None:
             self._header = HEADER.pack(MAGIC, self._registry.register(self.subject, self._schema))

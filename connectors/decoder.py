@@ -14,7 +14,7 @@ from connectors.errors import DecodeError, OversizedValue, UnknownTopic
 from connectors.feedback import decode_feedback
 from connectors.records import KafkaRecord
 from journeyctl.settings import Settings
-from journeys.events import ClickEvent, Event
+from journeys.events import Event
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,10 +88,6 @@ class Decoder:
                 return Skipped(record, "tombstone")
             return decode_feedback(value, self._schemas)
         raise UnknownTopic(f"the job does not read topic {topic!r}")
-
-
-def is_journey_input(event: Event) -> bool:
-    return not (type(event) is ClickEvent and event.user_id is None)
 
 
 class DeadLetterEncoder:

@@ -45,7 +45,6 @@ class KafkaRecordSource:
     name: str
     #: Stop at the offsets that are the latest when the job starts (replays, tests, the demo).
     bounded: bool = False
-    watermarks: WatermarkStrategy | None = None
 
     def __call__(self, env: StreamExecutionEnvironment) -> DataStream:
         jvm = get_gateway().jvm
@@ -67,10 +66,9 @@ class KafkaRecordSource:
                 builder.set_property(k, v)
         if self.bounded:
             builder.set_bounded(KafkaOffsetsInitializer.latest())
-        strategy = self.watermarks or WatermarkStrategy.no_watermarks()
-        return env.from_source(builder.build(), strategy, self.name, type_info=BYTES).uid(
-            f"source-{self.name}"
-        )
+        return env.from_source(
+            builder.build(), WatermarkStrategy.no_watermarks(), self.name, type_info=BYTES
+        ).uid(f"source-{self.name}")
 
 
 @dataclass(frozen=True)

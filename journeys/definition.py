@@ -173,9 +173,9 @@ class ActionSpec(Strict):
     #: a fixed channel, `preferred` (the customer's preferred channel when it can be used), or
     #: none: the channel the customer engages with most, among those with consent
     channel: ChannelName | Literal["preferred"] | None = None
-    #: what the message is about: the cart's items, in-stock alternatives, the nearest store
-    #: with stock, the order's categories for cross-sell, the viewed products
-    items: Literal["cart", "cart_in_stock", "viewed_in_stock", "order", "none"] = "none"
+    #: what the message is about: the cart's items (all, or those in stock) or the viewed
+    #: products in stock; alternatives and store below
+    items: Literal["cart", "cart_in_stock", "viewed_in_stock", "none"] = "none"
     alternatives: int = Field(default=0, ge=0, le=10)
     store: bool = False
     urgency: Literal["low_stock", "never"] = "never"

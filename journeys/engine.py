@@ -46,6 +46,8 @@ from journeys.state import AFFINITY_MEMORY_MS, CustomerState, Instance, PendingA
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
 PRUNE_EVERY_MS = 60 * 60_000
+#: the variant of instances in an experiment's holdout: they get nothing, and say so
+HOLDOUT = "holdout"
 _NO_PARAMS: dict[str, Any] = {}
 #: what an instance follows besides its journey's matchers (see `_apply_instance_data`)
 _FOLLOWS = {
@@ -588,7 +590,7 @@ class _Run:
         if (
             m.same is not None
             and inst is not None
-            and self._same_value(m.same, e) != self._instance_value(inst, m.same)
+            and (e is None or self._key_of(m.same, e) != self._instance_value(inst, m.same))
         ):
             return False
         return m.when is None or self.holds(m.when, ctx)
@@ -601,19 +603,6 @@ class _Run:
             return self.state.customer_id
         value = inst.data.get(f"{key}_id")
         return str(value) if value is not None else None
-
-    def _same_value(self, key: str, e: ev.EngineInput | None) -> str | None:
-        if e is None:
-            return None
-        if key == "customer":
-            return customer_of(e)
-        if type(e) is ev.ClickEvent:
-            if key == "cart":
-                return e.cart_id
-            if key == "order":
-                return e.order_id
-            return None
-        return getattr(getattr(e, "row", None), f"{key}_id", None)
 
     def holds(self, cond: Condition, ctx: Ctx) -> bool:
         if isinstance(cond, FactTest):
@@ -717,8 +706,7 @@ class _Run:
         assert step.split is not None
         b = bucket(self.state.customer_id, inst.journey_id)
         if b < step.split.holdout:
-            inst.holdout = True
-            inst.variant = "holdout"
+            inst.variant = HOLDOUT
         else:
             edge = step.split.holdout
             for name, share in sorted(step.split.variants.items()):
@@ -897,7 +885,7 @@ class _Run:
             "purpose": purpose,
             "step_id": record["step_id"],
         }
-        if inst.holdout:
+        if inst.variant == HOLDOUT:
             self.journey_event(inst, journey, "suppressed", reason="holdout", **base)
             return
         channel, why = self._channel(record, journey, ctx)
@@ -914,7 +902,7 @@ class _Run:
                 return
             quiet_until = self._quiet_until()
             if quiet_until is not None and not deferred:
-                inst.deferred.append(PendingAction(quiet_until, record, record["step_id"]))
+                inst.deferred.append(PendingAction(quiet_until, record))
                 self.journey_event(
                     inst,
                     journey,

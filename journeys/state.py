@@ -29,7 +29,6 @@ class PendingAction:
 
     due: int
     record: dict[str, Any]
-    step: str
 
 
 @dataclass(slots=True)
@@ -42,8 +41,8 @@ class Instance:
     entered_at: int
     step_started: int
     wake_at: int | None = None
+    #: the experiment arm; "holdout" for the holdout
     variant: str | None = None
-    holdout: bool = False
     last_activity: int = 0
     touches: int = 0
     visits: dict[str, int] = field(default_factory=dict)
@@ -149,6 +148,3 @@ class CustomerState:
             needed_skus.update(inst.data.get("viewed", {}))
         if self.skus:
             self.skus = {k: v for k, v in self.skus.items() if k in needed_skus}
-
-    def is_empty(self) -> bool:
-        return self.journeys_empty() and self.profile_empty() and not self.erased and not self.seen
