@@ -1,18 +1,34 @@
-"""Stock per SKU and location, the product catalogue, stores, and in-stock SKUs per category.
+"""Stock per SKU and location, in-stock SKUs per category, and who is watching which SKU.
 
-The logic of the job's SKU-keyed stage, as plain Python: it attaches current stock to cart
-events and tells the customers whose carts hold a SKU when its stock crosses a threshold (out,
-low, back), so the customer-keyed engine decides on stock without holding the catalogue.
-`simulate` runs it in one process; the Flink job runs it keyed by SKU.
+The logic of the job's two catalogue stages, as plain Python:
+
+- `SkuBook` is the state of one SKU (the SKU-keyed stage): its catalogue entry, its stock per
+  location and the customers whose open carts hold it. A click that names the SKU asks it for
+  the current facts (`request`); a stock change that crosses a threshold (out, low, back) tells
+  every watcher (`apply`).
+- `Ranking` is the state of one category (the category-keyed stage): its in-stock SKUs, from
+  which a SKU that sold out gets its alternatives.
+- `Catalog` holds all of them in one process, for `simulate` and the tests.
+
+Facts reach the customer as `StockNotice`s after the click that asked for them, the way they do
+in the job, where the click goes straight to the customer-keyed stage (so a customer's clicks
+stay in order) and its SKUs take a detour through the SKU stage. Decisions on stock are taken
+after a wait, never on the click itself, so the facts are always there in time.
 """
 
 from __future__ import annotations
 
 import heapq
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from journeys import events as ev
 from journeys.facts import Reference
+
+#: clicks that make their customer a watcher of the SKUs in them (with a cart), and that end it
+WATCH = frozenset({"Product Added", "Checkout Started", "Cart Viewed"})
+UNWATCH = "Order Completed"
+#: how long a watcher stays without another cart event: past the last touch of a cart journey
+WATCH_MS = 5 * 24 * 3_600_000
 
 
 def level(stock: int, low: int) -> int:
@@ -20,56 +36,171 @@ def level(stock: int, low: int) -> int:
     return 0 if stock <= 0 else 1 if stock <= low else 2
 
 
-@dataclass
-class Catalog:
-    low_threshold: int = 5
-    #: how many in-stock SKUs of the same category go along as alternatives
-    alternatives: int = 10
-    products: dict[str, ev.Product] = field(default_factory=dict)
-    stock: dict[str, dict[str, int]] = field(default_factory=dict)
-    #: category -> sku -> total stock of its in-stock SKUs
-    in_stock: dict[str, dict[str, int]] = field(default_factory=dict)
-    watchers: dict[str, set[str]] = field(default_factory=dict)
-    reference: Reference = field(default_factory=Reference)
+@dataclass(slots=True)
+class FactsRequest:
+    """A customer's click names a SKU: send them its facts, and watch or unwatch it for them."""
 
-    def facts(self, sku: str, with_alternatives: bool = True) -> ev.SkuFacts:
-        p = self.products.get(sku)
-        locations = self.stock.get(sku, {})
-        f = ev.SkuFacts(
-            sku,
+    sku: str
+    customer_id: str
+    event: str
+    event_id: str
+    ts_ms: int
+
+
+@dataclass(slots=True)
+class RankUpdate:
+    """A SKU's standing in its category changed; `facts` None: no longer in stock there."""
+
+    category: str
+    sku: str
+    facts: ev.SkuFacts | None
+
+
+def requests(click: ev.ClickEvent) -> list[FactsRequest]:
+    """What a click asks of the SKU stage: one request per SKU it names (none if anonymous)."""
+    if not click.user_id:
+        return []
+    skus = [click.item.sku] if click.item is not None else []
+    skus += [p.sku for p in click.products]
+    return [
+        FactsRequest(sku, click.user_id, click.event, click.message_id, click.ts_ms)
+        for sku in dict.fromkeys(skus)
+    ]
+
+
+@dataclass(slots=True)
+class SkuBook:
+    """One SKU: the state of the SKU-keyed stage for its key."""
+
+    sku: str
+    product: ev.Product | None = None
+    #: location ("online" or a store id) -> units
+    stock: dict[str, int] = field(default_factory=dict)
+    #: bumped on every change, so that the customer keeps the newest facts whatever path they took
+    version: int = 0
+    #: customer -> until when they watch (their last cart event with the SKU + WATCH_MS)
+    watchers: dict[str, int] = field(default_factory=dict)
+
+    def facts(self) -> ev.SkuFacts:
+        p, stock = self.product, self.stock
+        return ev.SkuFacts(
+            self.sku,
             p.name if p else None,
             p.category if p else None,
             p.brand if p else None,
             p.price if p else None,
-            online=locations.get("online", 0),
-            stores={k: v for k, v in locations.items() if k != "online"},
+            online=stock.get("online", 0),
+            stores={k: v for k, v in stock.items() if k != "online"},
+            version=self.version,
         )
-        if with_alternatives and p is not None and p.category:
-            ranked = heapq.nsmallest(
-                self.alternatives + 1,
-                self.in_stock.get(p.category, {}).items(),
-                key=lambda kv: (-kv[1], kv[0]),
-            )
-            f.alternatives = tuple(self.facts(s, False) for s, _ in ranked if s != sku)[: self.alternatives]
-        return f
 
-    def enrich(self, click: ev.ClickEvent) -> ev.ClickEvent:
-        """The click with current stock of its SKUs; a cart event makes its customer a watcher."""
-        skus = [click.item.sku] if click.item is not None else []
-        skus += [p.sku for p in click.products]
-        if not skus:
-            return click
-        if (
-            click.user_id
-            and click.cart_id
-            and click.event in ("Product Added", "Checkout Started", "Cart Viewed")
-        ):
-            for sku in skus:
-                self.watchers.setdefault(sku, set()).add(click.user_id)
-        elif click.user_id and click.event == "Order Completed":
-            for sku in skus:
-                self.watchers.get(sku, set()).discard(click.user_id)
-        return replace(click, facts=tuple(self.facts(s) for s in dict.fromkeys(skus)))
+    def total(self) -> int:
+        return sum(self.stock.values())
+
+    def request(self, r: FactsRequest) -> ev.StockNotice | None:
+        """The facts for the customer who asked; an order ends their watch and needs no facts."""
+        if r.event == UNWATCH:
+            self.watchers.pop(r.customer_id, None)
+            return None
+        if r.event in WATCH:
+            self.watchers[r.customer_id] = r.ts_ms + WATCH_MS
+        return ev.StockNotice(r.customer_id, self.facts(), r.ts_ms, f"{r.event_id}>{self.sku}")
+
+    def apply(self, change: ev.ChangeEvent, low: int) -> tuple[list[ev.StockNotice], list[RankUpdate]]:
+        """A product or stock change: notices for the watchers if a threshold was crossed, and
+        the category rankings to update."""
+        row = change.row
+        before_total = self.total()
+        before_cat = self.product.category if self.product else None
+        if change.table == "inventory.products" and type(row) is ev.Product:
+            self.product = None if change.op == "d" else row
+            self.version += 1
+            after_cat = self.product.category if self.product else None
+            ranks = [] if before_cat in (None, after_cat) else [RankUpdate(before_cat, self.sku, None)]
+            return [], ranks + self._rank()
+        if change.table != "inventory.stock_levels" or type(row) is not ev.StockLevel:
+            return [], []
+        before_here = self.stock.get(row.location_id, 0)
+        if change.op == "d":
+            self.stock.pop(row.location_id, None)
+        else:
+            self.stock[row.location_id] = max(0, row.quantity)
+        self.version += 1
+        after_total, after_here = self.total(), self.stock.get(row.location_id, 0)
+        ranks = self._rank() if after_total != before_total else []
+        now = change.ts_ms
+        if self.watchers:
+            self.watchers = {c: until for c, until in self.watchers.items() if until > now}
+        crossed = level(before_total, low) != level(after_total, low) or (
+            row.location_id != "online" and (before_here > 0) != (after_here > 0)
+        )
+        if not crossed or not self.watchers:
+            return [], ranks
+        facts = self.facts()
+        return [
+            ev.StockNotice(cid, facts, now, f"{change.event_id}>{cid}") for cid in sorted(self.watchers)
+        ], ranks
+
+    def _rank(self) -> list[RankUpdate]:
+        category = self.product.category if self.product else None
+        if not category:
+            return []
+        return [RankUpdate(category, self.sku, self.facts() if self.total() > 0 else None)]
+
+
+@dataclass(slots=True)
+class Ranking:
+    """One category's in-stock SKUs: the state of the category-keyed stage for its key."""
+
+    category: str
+    in_stock: dict[str, ev.SkuFacts] = field(default_factory=dict)
+
+    def update(self, u: RankUpdate) -> None:
+        if u.facts is not None and u.facts.stock > 0:
+            self.in_stock[u.sku] = u.facts
+        else:
+            self.in_stock.pop(u.sku, None)
+
+    def alternatives(self, sku: str, n: int) -> tuple[ev.SkuFacts, ...]:
+        """The best stocked other SKUs of the category."""
+        ranked = heapq.nsmallest(n + 1, self.in_stock.values(), key=lambda f: (-f.stock, f.sku))
+        return tuple(f for f in ranked if f.sku != sku)[:n]
+
+
+def needs_alternatives(notice: ev.StockNotice) -> bool:
+    """Only a SKU that sold out is ever replaced: the others skip the category stage."""
+    return notice.facts.stock <= 0 and bool(notice.facts.category)
+
+
+@dataclass
+class Catalog:
+    """Every SKU and category in one process: the two stages as `simulate` runs them."""
+
+    low_threshold: int = 5
+    #: how many in-stock SKUs of the same category go along as alternatives
+    alternatives: int = 10
+    books: dict[str, SkuBook] = field(default_factory=dict)
+    rankings: dict[str, Ranking] = field(default_factory=dict)
+    reference: Reference = field(default_factory=Reference)
+
+    def book(self, sku: str) -> SkuBook:
+        b = self.books.get(sku)
+        if b is None:
+            b = self.books[sku] = SkuBook(sku)
+        return b
+
+    def product(self, sku: str) -> ev.Product | None:
+        b = self.books.get(sku)
+        return b.product if b else None
+
+    def request(self, click: ev.ClickEvent) -> list[ev.StockNotice]:
+        """The facts of the SKUs a click names, for its customer."""
+        out = []
+        for r in requests(click):
+            notice = self.book(r.sku).request(r)
+            if notice is not None:
+                out.append(self.attach(notice))
+        return out
 
     def apply(self, change: ev.ChangeEvent) -> list[ev.StockNotice]:
         """Inventory changes update the catalogue; a threshold crossing notifies the SKU's watchers."""
@@ -77,46 +208,24 @@ class Catalog:
         if change.table == "inventory.stores" and type(row) is ev.Store:
             self.reference.set_store(None if change.op == "d" else row, row.store_id)
             return []
-        if change.table == "inventory.products" and type(row) is ev.Product:
-            old = self.products.get(row.sku)
-            if change.op == "d":
-                self.products.pop(row.sku, None)
-            else:
-                self.products[row.sku] = row
-            if old is not None and old.category != getattr(self.products.get(row.sku), "category", None):
-                self.in_stock.get(old.category or "", {}).pop(row.sku, None)
-            self._rank(row.sku)
+        sku = getattr(row, "sku", None)
+        if sku is None:
             return []
-        if change.table != "inventory.stock_levels" or type(row) is not ev.StockLevel:
-            return []
-        locations = self.stock.setdefault(row.sku, {})
-        before_total = sum(locations.values())
-        before_here = locations.get(row.location_id, 0)
-        if change.op == "d":
-            locations.pop(row.location_id, None)
-        else:
-            locations[row.location_id] = max(0, row.quantity)
-        after_total = sum(locations.values())
-        after_here = locations.get(row.location_id, 0)
-        self._rank(row.sku)
-        crossed = level(before_total, self.low_threshold) != level(after_total, self.low_threshold) or (
-            row.location_id != "online" and (before_here > 0) != (after_here > 0)
-        )
-        if not crossed:
-            return []
-        facts = self.facts(row.sku)
-        return [
-            ev.StockNotice(cid, facts, change.ts_ms, f"{change.event_id}>{cid}")
-            for cid in sorted(self.watchers.get(row.sku, ()))
-        ]
+        notices, ranks = self.book(sku).apply(change, self.low_threshold)
+        for u in ranks:
+            self.ranking(u.category).update(u)
+        return [self.attach(n) for n in notices]
 
-    def _rank(self, sku: str) -> None:
-        p = self.products.get(sku)
-        if p is None or not p.category:
-            return
-        total = sum(self.stock.get(sku, {}).values())
-        ranking = self.in_stock.setdefault(p.category, {})
-        if total > 0:
-            ranking[sku] = total
-        else:
-            ranking.pop(sku, None)
+    def ranking(self, category: str) -> Ranking:
+        r = self.rankings.get(category)
+        if r is None:
+            r = self.rankings[category] = Ranking(category)
+        return r
+
+    def attach(self, notice: ev.StockNotice) -> ev.StockNotice:
+        if needs_alternatives(notice):
+            assert notice.facts.category is not None
+            notice.facts.alternatives = self.ranking(notice.facts.category).alternatives(
+                notice.facts.sku, self.alternatives
+            )
+        return notice

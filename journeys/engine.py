@@ -349,8 +349,6 @@ class _Run:
     def apply_profile(self) -> None:
         e, s = self.event, self.state
         if type(e) is ev.ClickEvent:
-            for f in e.facts:
-                s.skus[f.sku] = f
             item = e.item
             if e.event in ("Product Viewed", "Product Added") and item is not None:
                 self._affinity(item, 3.0 if e.event == "Product Added" else 1.0)
@@ -395,7 +393,9 @@ class _Run:
             elif e.event in ("unsubscribed", "complained"):
                 s.opted_out.add(e.channel)
         elif type(e) is ev.StockNotice:
-            s.skus[e.facts.sku] = e.facts
+            old = s.skus.get(e.facts.sku)
+            if old is None or old.version <= e.facts.version:
+                s.skus[e.facts.sku] = e.facts
 
     def _affinity(self, item: ev.Item, weight: float) -> None:
         # Recency weighting without touching old scores: a new weight is scaled up by 2^(age of the

@@ -75,8 +75,11 @@ class SkuFacts:
     online: int = 0
     #: store_id -> units
     stores: dict[str, int] = field(default_factory=dict)
-    #: in-stock SKUs of the same category (their own alternatives left empty), best stocked first
+    #: in-stock SKUs of the same category (their own alternatives left empty), best stocked first;
+    #: only sent along when this SKU sold out
     alternatives: tuple[SkuFacts, ...] = ()
+    #: the SKU's change count: a customer keeps the newest facts whatever path they came by
+    version: int = 0
 
     @property
     def stock(self) -> int:
@@ -102,8 +105,6 @@ class ClickEvent:
     timezone: str | None = None
     #: properties the contract does not name, kept for journeys that branch on them
     extra: dict[str, Any] = field(default_factory=dict)
-    #: stock of the event's SKUs, attached by the SKU stage (empty straight from the decoder)
-    facts: tuple[SkuFacts, ...] = ()
 
 
 # ---------------------------------------------------------------- rows of the operational tables

@@ -78,14 +78,16 @@ class Simulation:
             for notice in self.catalog.apply(event):
                 self.feed(notice)
             return
-        if type(event) is ev.ClickEvent:
-            event = self.catalog.enrich(event)
         cid = customer_of(event)
         if cid is None:
             self.counts["no_customer"] += 1
             return
         self._keep(cid, self.engine.on_event(self.states.get(cid), event, self.clock))
         self.counts["events"] += 1
+        if type(event) is ev.ClickEvent:
+            # as in the job: the click first, then the facts of its SKUs from the SKU stage
+            for notice in self.catalog.request(event):
+                self.feed(notice)
 
     def run(self, records: Iterable[KafkaRecord], drain_ms: int) -> None:
         for record in records:

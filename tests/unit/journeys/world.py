@@ -66,7 +66,7 @@ class World:
         self, user: str, name: str, cart: str | None = None, sku: str | None = None, qty: int = 1, **kw: Any
     ) -> None:
         self.n += 1
-        p = self.sim.catalog.products.get(sku) if sku else None
+        p = self.sim.catalog.product(sku) if sku else None
         item = (
             ev.Item(
                 sku,
