@@ -45,6 +45,8 @@ class KafkaRecordSource:
     name: str
     #: Stop at the offsets that are the latest when the job starts (replays, tests, the demo).
     bounded: bool = False
+    #: Journey-time watermarks (see `journey_time`); without, the stream has no event time.
+    journey_time: tuple[int, int] | None = None
 
     def __call__(self, env: StreamExecutionEnvironment) -> DataStream:
         jvm = get_gateway().jvm
@@ -66,9 +68,27 @@ class KafkaRecordSource:
                 builder.set_property(k, v)
         if self.bounded:
             builder.set_bounded(KafkaOffsetsInitializer.latest())
-        return env.from_source(
-            builder.build(), WatermarkStrategy.no_watermarks(), self.name, type_info=BYTES
-        ).uid(f"source-{self.name}")
+        watermarks = (
+            WatermarkStrategy.no_watermarks()
+            if self.journey_time is None
+            else journey_time(*self.journey_time)
+        )
+        return env.from_source(builder.build(), watermarks, self.name, type_info=BYTES).uid(
+            f"source-{self.name}"
+        )
+
+
+def journey_time(out_of_orderness_ms: int, idle_ms: int) -> WatermarkStrategy:
+    """Watermarks per partition from the records' Kafka timestamps, which producers set to the
+    event's own time (our replay tools do; Debezium and collectors stamp when the change or click
+    reached them). They follow those timestamps while records flow and wall-clock time from the
+    last record when a partition goes quiet (`WallClockWatermarks`, Java), so a replay runs in
+    event time and a live wait fires with no new traffic; a partition that has had nothing for
+    `idle_ms` never holds the others back. Per partition, a backlog replays in order: no timer
+    fires before every partition has passed its time.
+    """
+    jvm = get_gateway().jvm
+    return WatermarkStrategy(jvm.io.journeys.flink.WallClockWatermarks.strategy(out_of_orderness_ms, idle_ms))
 
 
 @dataclass(frozen=True)

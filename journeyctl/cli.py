@@ -199,8 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run a job on a local MiniCluster, or submit it with `flink run -py`")
     r.add_argument(
         "job",
-        choices=["relay", "ingest"],
-        help="relay: copy a topic (smoke test); ingest: decode every input, dead-letter the bad ones",
+        choices=["journey", "relay", "ingest"],
+        help="journey: the journey engine; relay: copy a topic (smoke test); "
+        "ingest: decode every input, dead-letter the bad ones",
     )
     r.add_argument("--bounded", action="store_true", help="stop at the offsets that are latest at start")
     r.add_argument("--input", help="relay: input topic")

@@ -155,6 +155,32 @@ class DecodeSettings(BaseModel):
     max_value_bytes: int = 512 * 1024
 
 
+class JourneySettings(BaseModel):
+    """The journey job: its definitions, journey time, state lifetimes and the catalogue stages."""
+
+    #: folder of journey definition files; empty = the shipped ones (journeys/definitions)
+    definitions: str = ""
+    #: how far out of order events may arrive before they count as late (they are still applied)
+    out_of_orderness_ms: int = 2_000
+    #: a decode subtask that has seen nothing for this long stops holding journey time back
+    idle_ms: int = 5_000
+    #: customer state nobody wrote for this long is dropped (above the longest memory, 180 days)
+    state_ttl_days: int = 200
+    #: a SKU's or category's state nobody wrote for this long is dropped
+    catalog_ttl_days: int = 400
+    #: total units at or below which a SKU counts as low (a crossing notifies its watchers)
+    low_stock_threshold: int = 5
+    #: in-stock SKUs of the same category sent along when a SKU sells out
+    alternatives: int = 10
+
+    @field_validator("out_of_orderness_ms", "idle_ms", "state_ttl_days", "catalog_ttl_days", "alternatives")
+    @classmethod
+    def _positive(cls, v: int) -> int:
+        if v <= 0:
+            raise ValueError("must be positive")
+        return v
+
+
 class RelayTopics(BaseModel):
     input: str = "clickstream"
     output: str = "clickstream.relayed"
@@ -170,6 +196,7 @@ class Settings(BaseSettings):
     topics: TopicSettings = Field(default_factory=TopicSettings)
     decode: DecodeSettings = Field(default_factory=DecodeSettings)
     relay: RelayTopics = Field(default_factory=RelayTopics)
+    journeys: JourneySettings = Field(default_factory=JourneySettings)
     consumer_group: str = "journey-engine"
 
     def resolved_jars(self) -> list[str]:

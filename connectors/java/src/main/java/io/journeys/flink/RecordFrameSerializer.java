@@ -52,6 +52,9 @@ public final class RecordFrameSerializer implements KafkaRecordSerializationSche
     }
     byte[] value = new byte[b.remaining()];
     b.get(value);
-    return new ProducerRecord<>(topic, null, timestamp, key, value);
+    // Stamped when written, not with the record's event time: a replay's timers fire at event
+    // times the broker would reject as too far from now (log.message.timestamp.*.max.ms), and
+    // consumers want to know when an action was sent. Its journey time is in the payload.
+    return new ProducerRecord<>(topic, null, null, key, value);
   }
 }

@@ -1,0 +1,110 @@
+"""The catalogue stages: stock keyed by SKU, in-stock rankings keyed by category.
+
+The logic is `journeys.catalog` (plain Python, unit-tested); these operators load and store it.
+Nothing of the catalogue is broadcast: a SKU's stock lives on one subtask, and only the
+customers watching it hear of a change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from pyflink.datastream import DataStream, OutputTag
+from pyflink.datastream.functions import KeyedProcessFunction, RuntimeContext
+
+from jobs.stages.state import pickled_map, pickled_value
+from journeyctl.settings import Settings
+from journeys import events as ev
+from journeys.catalog import FactsRequest, Ranking, RankUpdate, SkuBook, needs_alternatives
+
+TO_CATEGORIES = OutputTag("to-category-stage")
+
+
+class SkuStage(KeyedProcessFunction):  # type: ignore[misc]
+    """Keyed by SKU: (sku, change or facts request) in; notices for customers out, and, to the
+    category stage, ranking updates and notices of a SKU that sold out."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._low = settings.journeys.low_stock_threshold
+        self._ttl = settings.journeys.catalog_ttl_days
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        self._book = runtime_context.get_state(pickled_value("sku-book", self._ttl))
+        metrics = runtime_context.get_metrics_group()
+        self._notices = metrics.counter("stock_notices")
+
+    def process_element(self, value: tuple[str, Any], ctx: KeyedProcessFunction.Context) -> Iterator[Any]:
+        sku, item = value
+        book: SkuBook | None = self._book.value()
+        if book is None:
+            book = SkuBook(sku)
+        if type(item) is FactsRequest:
+            notice = book.request(item)
+            notices = [] if notice is None else [notice]
+            ranks: list[RankUpdate] = []
+        else:
+            notices, ranks = book.apply(item, self._low)
+        if book.product is None and not book.stock and not book.watchers:
+            self._book.clear()
+        else:
+            self._book.update(book)
+        for u in ranks:
+            yield TO_CATEGORIES, (u.category, u)
+        for n in notices:
+            self._notices.inc()
+            if needs_alternatives(n):
+                yield TO_CATEGORIES, (n.facts.category, n)
+            else:
+                yield n
+
+
+class CategoryStage(KeyedProcessFunction):  # type: ignore[misc]
+    """Keyed by category: ranking updates in (nothing out), notices of sold-out SKUs in, the same
+    notices with in-stock alternatives out.
+
+    The ranking is map state (sku -> facts), one write per update; reading all of it for each
+    sold-out notice would cost a scan, so each subtask keeps the rankings it has read in memory,
+    rebuilt from state after a restart. Both change together, so they never disagree.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._n = settings.journeys.alternatives
+        self._ttl = settings.journeys.catalog_ttl_days
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        self._in_stock = runtime_context.get_map_state(pickled_map("in-stock", self._ttl))
+        self._rankings: dict[str, Ranking] = {}
+
+    def _ranking(self, category: str) -> Ranking:
+        r = self._rankings.get(category)
+        if r is None:
+            r = self._rankings[category] = Ranking(category, dict(self._in_stock.items()))
+        return r
+
+    def process_element(self, value: tuple[str, Any], ctx: KeyedProcessFunction.Context) -> Iterator[Any]:
+        category, item = value
+        if type(item) is RankUpdate:
+            if item.facts is not None and item.facts.stock > 0:
+                self._in_stock.put(item.sku, item.facts)
+            else:
+                self._in_stock.remove(item.sku)
+            if category in self._rankings:
+                self._rankings[category].update(item)
+            return
+        notice: ev.StockNotice = item
+        notice.facts.alternatives = self._ranking(category).alternatives(notice.facts.sku, self._n)
+        yield notice
+
+
+def catalog_stages(to_skus: DataStream, settings: Settings) -> DataStream:
+    """(sku, item) pairs in; stock notices for customers out (keyed by nothing yet)."""
+    skus = to_skus.key_by(lambda v: v[0]).process(SkuStage(settings)).uid("sku-stage").name("stock by SKU")
+    categories = (
+        skus.get_side_output(TO_CATEGORIES)
+        .key_by(lambda v: v[0])
+        .process(CategoryStage(settings))
+        .uid("category-stage")
+        .name("in-stock ranking by category")
+    )
+    return skus.union(categories)
