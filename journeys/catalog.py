@@ -54,6 +54,8 @@ class RankUpdate:
     category: str
     sku: str
     facts: ev.SkuFacts | None
+    #: the time of the change behind it
+    ts_ms: int = 0
 
 
 def requests(click: ev.ClickEvent) -> list[FactsRequest]:
@@ -116,8 +118,12 @@ class SkuBook:
             self.product = None if change.op == "d" else row
             self.version += 1
             after_cat = self.product.category if self.product else None
-            ranks = [] if before_cat in (None, after_cat) else [RankUpdate(before_cat, self.sku, None)]
-            return [], ranks + self._rank()
+            ranks = (
+                []
+                if before_cat in (None, after_cat)
+                else [RankUpdate(before_cat, self.sku, None, change.ts_ms)]
+            )
+            return [], ranks + self._rank(change.ts_ms)
         if change.table != "inventory.stock_levels" or type(row) is not ev.StockLevel:
             return [], []
         before_here = self.stock.get(row.location_id, 0)
@@ -127,7 +133,7 @@ class SkuBook:
             self.stock[row.location_id] = max(0, row.quantity)
         self.version += 1
         after_total, after_here = self.total(), self.stock.get(row.location_id, 0)
-        ranks = self._rank() if after_total != before_total else []
+        ranks = self._rank(change.ts_ms) if after_total != before_total else []
         now = change.ts_ms
         if self.watchers:
             self.watchers = {c: until for c, until in self.watchers.items() if until > now}
@@ -141,11 +147,11 @@ class SkuBook:
             ev.StockNotice(cid, facts, now, f"{change.event_id}>{cid}") for cid in sorted(self.watchers)
         ], ranks
 
-    def _rank(self) -> list[RankUpdate]:
+    def _rank(self, ts: int) -> list[RankUpdate]:
         category = self.product.category if self.product else None
         if not category:
             return []
-        return [RankUpdate(category, self.sku, self.facts() if self.total() > 0 else None)]
+        return [RankUpdate(category, self.sku, self.facts() if self.total() > 0 else None, ts)]
 
 
 @dataclass(slots=True)

@@ -8,11 +8,13 @@ customers watching it hear of a change.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from pyflink.datastream import DataStream, OutputTag
 from pyflink.datastream.functions import KeyedProcessFunction, RuntimeContext
 
+from jobs.stages.inbox import Inbox
 from jobs.stages.state import pickled_map, pickled_value
 from journeyctl.settings import Settings
 from journeys import events as ev
@@ -21,34 +23,55 @@ from journeys.catalog import FactsRequest, Ranking, RankUpdate, SkuBook, needs_a
 TO_CATEGORIES = OutputTag("to-category-stage")
 
 
+@dataclass(slots=True)
+class SkuSlot:
+    """The SKU stage's state for one SKU: its book and the records held until journey time."""
+
+    book: SkuBook
+    inbox: Inbox = field(default_factory=Inbox)
+
+
 class SkuStage(KeyedProcessFunction):  # type: ignore[misc]
     """Keyed by SKU: (sku, change or facts request) in; notices for customers out, and, to the
-    category stage, ranking updates and notices of a SKU that sold out."""
+    category stage, ranking updates and notices of a SKU that sold out. Records are applied in
+    journey-time order (`jobs.stages.inbox`): a click's request sees the stock of its own time."""
 
     def __init__(self, settings: Settings) -> None:
         self._low = settings.journeys.low_stock_threshold
         self._ttl = settings.journeys.catalog_ttl_days
 
     def open(self, runtime_context: RuntimeContext) -> None:
-        self._book = runtime_context.get_state(pickled_value("sku-book", self._ttl))
+        self._slot = runtime_context.get_state(pickled_value("sku-book", self._ttl))
         metrics = runtime_context.get_metrics_group()
         self._notices = metrics.counter("stock_notices")
 
     def process_element(self, value: tuple[str, Any], ctx: KeyedProcessFunction.Context) -> Iterator[Any]:
         sku, item = value
-        book: SkuBook | None = self._book.value()
-        if book is None:
-            book = SkuBook(sku)
+        slot: SkuSlot = self._slot.value() or SkuSlot(SkuBook(sku))
+        timers = ctx.timer_service()
+        if item.ts_ms > timers.current_watermark():
+            slot.inbox.hold(item.ts_ms, item)
+            timers.register_event_time_timer(item.ts_ms)
+            self._slot.update(slot)
+            return
+        yield from self._apply(slot.book, item)
+        self._save(slot)
+
+    def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext) -> Iterator[Any]:
+        slot: SkuSlot | None = self._slot.value()
+        if slot is None:
+            return
+        for _, item in slot.inbox.ready(timestamp):
+            yield from self._apply(slot.book, item)
+        self._save(slot)
+
+    def _apply(self, book: SkuBook, item: Any) -> Iterator[Any]:
         if type(item) is FactsRequest:
             notice = book.request(item)
             notices = [] if notice is None else [notice]
             ranks: list[RankUpdate] = []
         else:
             notices, ranks = book.apply(item, self._low)
-        if book.product is None and not book.stock and not book.watchers:
-            self._book.clear()
-        else:
-            self._book.update(book)
         for u in ranks:
             yield TO_CATEGORIES, (u.category, u)
         for n in notices:
@@ -58,10 +81,17 @@ class SkuStage(KeyedProcessFunction):  # type: ignore[misc]
             else:
                 yield n
 
+    def _save(self, slot: SkuSlot) -> None:
+        b = slot.book
+        if b.product is None and not b.stock and not b.watchers and not slot.inbox:
+            self._slot.clear()
+        else:
+            self._slot.update(slot)
+
 
 class CategoryStage(KeyedProcessFunction):  # type: ignore[misc]
     """Keyed by category: ranking updates in (nothing out), notices of sold-out SKUs in, the same
-    notices with in-stock alternatives out.
+    notices with in-stock alternatives out, both in journey-time order.
 
     The ranking is map state (sku -> facts), one write per update; reading all of it for each
     sold-out notice would cost a scan, so each subtask keeps the rankings it has read in memory,
@@ -74,6 +104,7 @@ class CategoryStage(KeyedProcessFunction):  # type: ignore[misc]
 
     def open(self, runtime_context: RuntimeContext) -> None:
         self._in_stock = runtime_context.get_map_state(pickled_map("in-stock", self._ttl))
+        self._inbox = runtime_context.get_state(pickled_value("category-inbox", self._ttl))
         self._rankings: dict[str, Ranking] = {}
 
     def _ranking(self, category: str) -> Ranking:
@@ -84,6 +115,28 @@ class CategoryStage(KeyedProcessFunction):  # type: ignore[misc]
 
     def process_element(self, value: tuple[str, Any], ctx: KeyedProcessFunction.Context) -> Iterator[Any]:
         category, item = value
+        timers = ctx.timer_service()
+        if item.ts_ms > timers.current_watermark():
+            inbox: Inbox = self._inbox.value() or Inbox()
+            inbox.hold(item.ts_ms, item)
+            timers.register_event_time_timer(item.ts_ms)
+            self._inbox.update(inbox)
+            return
+        yield from self._apply(category, item)
+
+    def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext) -> Iterator[Any]:
+        inbox: Inbox | None = self._inbox.value()
+        if inbox is None:
+            return
+        category = ctx.get_current_key()
+        for _, item in inbox.ready(timestamp):
+            yield from self._apply(category, item)
+        if inbox:
+            self._inbox.update(inbox)
+        else:
+            self._inbox.clear()
+
+    def _apply(self, category: str, item: Any) -> Iterator[Any]:
         if type(item) is RankUpdate:
             if item.facts is not None and item.facts.stock > 0:
                 self._in_stock.put(item.sku, item.facts)

@@ -8,7 +8,6 @@ changes arrive on the broadcast input: every subtask needs them for "nearest sto
 
 from __future__ import annotations
 
-from bisect import insort
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ from pyflink.datastream.state import MapStateDescriptor
 from connectors.avro import RegistryClient, SchemaSink
 from connectors.kafka import BYTES
 from connectors.outputs import OutputEncoder
+from jobs.stages.inbox import Inbox
 from jobs.stages.state import pickled_value
 from journeyctl.settings import Settings
 from journeys import events as ev
@@ -35,12 +35,11 @@ STORES = MapStateDescriptor("stores", Types.STRING(), Types.PICKLED_BYTE_ARRAY()
 
 @dataclass(slots=True)
 class Slot:
-    """What the operator stores per customer: the engine's state, and the events that arrived
-    ahead of journey time, waiting for the watermark to pass them (sorted by time, then arrival)."""
+    """What the operator stores per customer: the engine's state and the events held until
+    journey time reaches them (see `jobs.stages.inbox`)."""
 
     state: CustomerState | None = None
-    inbox: list[tuple[int, int, ev.EngineInput]] = field(default_factory=list)
-    seq: int = 0
+    inbox: Inbox = field(default_factory=Inbox)
 
 
 class JourneyCore:
@@ -68,8 +67,7 @@ class JourneyCore:
         slot: Slot = store.value() or Slot()
         t = event_time(event)
         if t > watermark:
-            insort(slot.inbox, (t, slot.seq, event), key=lambda x: (x[0], x[1]))
-            slot.seq += 1
+            slot.inbox.hold(t, event)
             timers.register_event_time_timer(t)
             store.update(slot)
             return []
@@ -85,11 +83,11 @@ class JourneyCore:
         if slot is None:
             return []  # cleared (or expired with its TTL) since this timer was set
         before = self.engine.due(slot.state)
-        if not (slot.inbox and slot.inbox[0][0] <= timestamp) and (before is None or before > timestamp):
+        held = slot.inbox.next_at()
+        if (held is None or held > timestamp) and (before is None or before > timestamp):
             return []  # the state moved on since this timer was set: nothing to write
         out: list[bytes] = []
-        while slot.inbox and slot.inbox[0][0] <= timestamp:
-            t, _, event = slot.inbox.pop(0)
+        for t, event in slot.inbox.ready(timestamp):
             self._fire(slot, t, out)  # waits that ended before the event first, as in simulate
             self._apply(slot, self.engine.on_event(slot.state, event, t), out)
         self._fire(slot, timestamp, out)

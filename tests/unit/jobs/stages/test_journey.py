@@ -107,7 +107,7 @@ def test_an_event_behind_the_watermark_is_applied_at_once_and_counted_late() -> 
     h.watermark = T0
     h.event(customer("c-1"))
     assert h.core.late == 1
-    assert h.state.slot is not None and h.state.slot.inbox == []
+    assert h.state.slot is not None and not h.state.slot.inbox
 
 
 def test_state_and_timers_are_gone_once_every_instance_has_exited() -> None:
