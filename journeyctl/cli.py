@@ -1,8 +1,9 @@
 """`journeyctl`: one command for the things people do with the journey engine.
 
 journeyctl stack up|down|status     the local Kafka and schema registry
-journeyctl run relay [--bounded]    the relay job on a local MiniCluster (or the cluster
+journeyctl run journey [--bounded]  the journey job on a local MiniCluster (or the cluster
                                     that `flink run` submits it to)
+journeyctl replay FILE              a recorded event file into Kafka, in its own time
 journeyctl demo                     the stack, sample records, the job, what came out
 """
 
@@ -179,6 +180,20 @@ def cmd_bench(args: argparse.Namespace) -> int:
     raise SystemExit(f"unknown benchmark {args.suite!r}")
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from connectors.admin import ensure_topics
+    from jobs import journey
+    from journeyctl.replay import replay_file
+
+    settings = _settings(args)
+    ensure_topics(settings, journey.topics(settings))
+    n = replay_file(settings, Path(args.file))
+    print(f"replayed {n} records from {args.file} to {settings.kafka.bootstrap_servers}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from journeyctl.demo import run_demo
 
@@ -232,6 +247,13 @@ def build_parser() -> argparse.ArgumentParser:
     sm.add_argument("--drain", default="30d", help="journey time to run on after the last record")
     sm.add_argument("--format", choices=["table", "json"], default="table")
     sm.set_defaults(func=cmd_simulate)
+
+    rp = sub.add_parser(
+        "replay", help="write a recorded event file into Kafka, each record stamped with its own time"
+    )
+    rp.add_argument("file", help="JSON lines, as `simulate` reads them")
+    _add_job_flags(rp)
+    rp.set_defaults(func=cmd_replay)
 
     sd = sub.add_parser("sample-data", help="write the recorded sample day (samples/shop.jsonl)")
     sd.add_argument("--out", default="samples/shop.jsonl")
