@@ -57,6 +57,10 @@ class RankUpdate:
     #: the time of the change behind it
     ts_ms: int = 0
 
+    @property
+    def in_stock(self) -> bool:
+        return self.facts is not None and self.facts.stock > 0
+
 
 def requests(click: ev.ClickEvent) -> list[FactsRequest]:
     """What a click asks of the SKU stage: one request per SKU it names (none if anonymous)."""
@@ -162,7 +166,7 @@ class Ranking:
     in_stock: dict[str, ev.SkuFacts] = field(default_factory=dict)
 
     def update(self, u: RankUpdate) -> None:
-        if u.facts is not None and u.facts.stock > 0:
+        if u.facts is not None and u.in_stock:
             self.in_stock[u.sku] = u.facts
         else:
             self.in_stock.pop(u.sku, None)
@@ -171,6 +175,11 @@ class Ranking:
         """The best stocked other SKUs of the category."""
         ranked = heapq.nsmallest(n + 1, self.in_stock.values(), key=lambda f: (-f.stock, f.sku))
         return tuple(f for f in ranked if f.sku != sku)[:n]
+
+    def attach(self, notice: ev.StockNotice, n: int) -> ev.StockNotice:
+        """The notice of a sold-out SKU, with up to `n` alternatives from this category."""
+        notice.facts.alternatives = self.alternatives(notice.facts.sku, n)
+        return notice
 
 
 def needs_alternatives(notice: ev.StockNotice) -> bool:
@@ -231,7 +240,5 @@ class Catalog:
     def attach(self, notice: ev.StockNotice) -> ev.StockNotice:
         if needs_alternatives(notice):
             assert notice.facts.category is not None
-            notice.facts.alternatives = self.ranking(notice.facts.category).alternatives(
-                notice.facts.sku, self.alternatives
-            )
+            return self.ranking(notice.facts.category).attach(notice, self.alternatives)
         return notice

@@ -103,20 +103,25 @@ class Simulation:
 
 def read_records(path: Path) -> Iterator[KafkaRecord]:
     with path.open() as f:
-        for n, line in enumerate(f, 1):
-            line = line.strip()
-            if not line or line.startswith("#"):
-                continue
-            obj = json.loads(line)
-            if "topic" in obj and "value" in obj:
-                topic, key, value = obj["topic"], obj.get("key"), obj["value"]
-            else:
-                topic, key, value = "clickstream", obj.get("userId"), obj
-            yield KafkaRecord(
-                topic,
-                0,
-                n,
-                -1,
-                None if key is None else (key if isinstance(key, str) else json.dumps(key)).encode(),
-                None if value is None else json.dumps(value).encode(),
-            )
+        yield from parse_records(f)
+
+
+def parse_records(lines: Iterable[str]) -> Iterator[KafkaRecord]:
+    """Records of a recorded event file's lines; the line number stands in for the offset."""
+    for n, line in enumerate(lines, 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        obj = json.loads(line)
+        if "topic" in obj and "value" in obj:
+            topic, key, value = obj["topic"], obj.get("key"), obj["value"]
+        else:
+            topic, key, value = "clickstream", obj.get("userId"), obj
+        yield KafkaRecord(
+            topic,
+            0,
+            n,
+            -1,
+            None if key is None else (key if isinstance(key, str) else json.dumps(key)).encode(),
+            None if value is None else json.dumps(value).encode(),
+        )

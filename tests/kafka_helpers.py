@@ -5,8 +5,12 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterable
+from typing import Any
 
 from confluent_kafka import Consumer, Message, Producer
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry.avro import AvroDeserializer
+from confluent_kafka.serialization import MessageField, SerializationContext
 
 from journeyctl.settings import Settings
 
@@ -59,3 +63,14 @@ def read_committed(
     finally:
         consumer.close()
     return got
+
+
+def read_committed_avro(
+    settings: Settings, topic: str, expected: int, timeout_s: float = 60.0
+) -> list[dict[str, Any]]:
+    """`read_committed`, each value decoded by confluent-kafka's AvroDeserializer through the registry."""
+    deserialize = AvroDeserializer(SchemaRegistryClient(settings.registry.client_config()))
+    ctx = SerializationContext(topic, MessageField.VALUE)
+    return [
+        deserialize(m.value(), ctx) for m in read_committed(settings, topic, expected, timeout_s=timeout_s)
+    ]

@@ -17,7 +17,6 @@ from pyflink.datastream.functions import KeyedProcessFunction, RuntimeContext
 from jobs.stages.inbox import Inbox
 from jobs.stages.state import pickled_map, pickled_value
 from journeyctl.settings import Settings
-from journeys import events as ev
 from journeys.catalog import FactsRequest, Ranking, RankUpdate, SkuBook, needs_alternatives
 
 TO_CATEGORIES = OutputTag("to-category-stage")
@@ -48,10 +47,7 @@ class SkuStage(KeyedProcessFunction):  # type: ignore[misc]
     def process_element(self, value: tuple[str, Any], ctx: KeyedProcessFunction.Context) -> Iterator[Any]:
         sku, item = value
         slot: SkuSlot = self._slot.value() or SkuSlot(SkuBook(sku))
-        timers = ctx.timer_service()
-        if item.ts_ms > timers.current_watermark():
-            slot.inbox.hold(item.ts_ms, item)
-            timers.register_event_time_timer(item.ts_ms)
+        if slot.inbox.hold_if_early(item.ts_ms, item, ctx.timer_service()):
             self._slot.update(slot)
             return
         yield from self._apply(slot.book, item)
@@ -116,10 +112,9 @@ class CategoryStage(KeyedProcessFunction):  # type: ignore[misc]
     def process_element(self, value: tuple[str, Any], ctx: KeyedProcessFunction.Context) -> Iterator[Any]:
         category, item = value
         timers = ctx.timer_service()
-        if item.ts_ms > timers.current_watermark():
+        if item.ts_ms > timers.current_watermark():  # read the inbox only when there is to hold
             inbox: Inbox = self._inbox.value() or Inbox()
-            inbox.hold(item.ts_ms, item)
-            timers.register_event_time_timer(item.ts_ms)
+            inbox.hold_if_early(item.ts_ms, item, timers)
             self._inbox.update(inbox)
             return
         yield from self._apply(category, item)
@@ -138,16 +133,14 @@ class CategoryStage(KeyedProcessFunction):  # type: ignore[misc]
 
     def _apply(self, category: str, item: Any) -> Iterator[Any]:
         if type(item) is RankUpdate:
-            if item.facts is not None and item.facts.stock > 0:
+            if item.facts is not None and item.in_stock:
                 self._in_stock.put(item.sku, item.facts)
             else:
                 self._in_stock.remove(item.sku)
             if category in self._rankings:
                 self._rankings[category].update(item)
             return
-        notice: ev.StockNotice = item
-        notice.facts.alternatives = self._ranking(category).alternatives(notice.facts.sku, self._n)
-        yield notice
+        yield self._ranking(category).attach(item, self._n)
 
 
 def catalog_stages(to_skus: DataStream, settings: Settings) -> DataStream:

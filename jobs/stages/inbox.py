@@ -37,5 +37,14 @@ class Inbox:
         del self.held[:n]
         return out
 
+    def hold_if_early(self, ts: int, record: Any, timers: Any) -> bool:
+        """Hold the record if it is ahead of the watermark (with a timer at its time); False: it
+        is due now and the caller applies it. `timers` is Flink's timer service, or a fake."""
+        if ts <= timers.current_watermark():
+            return False
+        self.hold(ts, record)
+        timers.register_event_time_timer(ts)
+        return True
+
     def __bool__(self) -> bool:
         return bool(self.held)

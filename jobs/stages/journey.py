@@ -63,14 +63,13 @@ class JourneyCore:
         self.late = 0
         self.actions = 0
 
-    def on_event(self, store: Any, timers: Any, event: ev.EngineInput, watermark: int) -> list[bytes]:
+    def on_event(self, store: Any, timers: Any, event: ev.EngineInput) -> list[bytes]:
         slot: Slot = store.value() or Slot()
         t = event_time(event)
-        if t > watermark:
-            slot.inbox.hold(t, event)
-            timers.register_event_time_timer(t)
+        if slot.inbox.hold_if_early(t, event, timers):
             store.update(slot)
             return []
+        watermark = timers.current_watermark()
         self.late += t < watermark
         before = self.engine.due(slot.state)
         out: list[bytes] = []
@@ -153,7 +152,7 @@ class JourneyStage(KeyedBroadcastProcessFunction):  # type: ignore[misc]
         if not self._stores_loaded:
             self._load_stores(ctx)
         timers = ctx.timer_service()
-        yield from self._core.on_event(self._state, timers, event, timers.current_watermark())
+        yield from self._core.on_event(self._state, timers, event)
 
     def process_broadcast_element(self, change: ev.ChangeEvent, ctx: Any) -> Iterator[bytes]:
         row = change.row

@@ -11,9 +11,6 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Producer
-from confluent_kafka.schema_registry import SchemaRegistryClient
-from confluent_kafka.schema_registry.avro import AvroDeserializer
-from confluent_kafka.serialization import MessageField, SerializationContext
 
 from connectors.admin import ensure_topics
 from connectors.avro import Encoder, RegistryClient, load_schema
@@ -29,7 +26,7 @@ from connectors.examples import (
 from jobs.environment import create_environment
 from jobs.ingest import build_pipeline, kafka_connectors
 from journeyctl.settings import Settings
-from tests.kafka_helpers import read_committed
+from tests.kafka_helpers import read_committed, read_committed_avro
 
 pytestmark = pytest.mark.integration
 
@@ -134,9 +131,7 @@ def test_inputs_are_decoded_and_bad_ones_dead_lettered(
     kinds = sorted(json.loads(m.value())["kind"] for m in decoded)
     assert kinds == ["ChangeEvent"] * 4 + ["ChannelFeedback"] + ["ClickEvent"] * 2
 
-    dead = read_committed(s, t.dead_letter, expected=len(bad))
-    deserialize = AvroDeserializer(SchemaRegistryClient(s.registry.client_config()))
-    letters = [deserialize(m.value(), SerializationContext(t.dead_letter, MessageField.VALUE)) for m in dead]
+    letters = read_committed_avro(s, t.dead_letter, expected=len(bad))
     by_class = {d["error_class"]: d for d in letters}
     assert sorted(by_class) == sorted(bad), [(d["error_class"], d["error_message"]) for d in letters]
     assert len(letters) == len(bad)

@@ -9,26 +9,21 @@ cart paths must be the ones SCENARIOS.md section 1 names.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from confluent_kafka.schema_registry import SchemaRegistryClient
-from confluent_kafka.schema_registry.avro import AvroDeserializer
-from confluent_kafka.serialization import MessageField, SerializationContext
 
 from connectors.admin import ensure_topics
-from connectors.records import KafkaRecord
 from jobs.environment import create_environment
 from jobs.journey import build_pipeline, kafka_connectors, topics
 from journeyctl.replay import replay
 from journeyctl.sample_data import shop_day
 from journeyctl.settings import Settings
 from journeys.loader import load_dir
-from journeys.simulate import Simulation
-from tests.kafka_helpers import read_committed
+from journeys.simulate import Simulation, parse_records
+from tests.kafka_helpers import read_committed_avro
 
 pytestmark = pytest.mark.integration
 
@@ -48,37 +43,11 @@ def _settings(settings: Settings, unique: Callable[[str], str]) -> Settings:
     return settings.model_copy(update={"topics": renamed})
 
 
-def _records(lines: list[str]) -> list[KafkaRecord]:
-    out = []
-    for n, line in enumerate(lines):
-        obj = json.loads(line)
-        key = obj["key"]
-        out.append(
-            KafkaRecord(
-                obj["topic"],
-                0,
-                n,
-                -1,
-                (key if isinstance(key, str) else json.dumps(key)).encode(),
-                json.dumps(obj["value"]).encode(),
-            )
-        )
-    return out
-
-
-def _read(s: Settings, topic: str, expected: int) -> list[dict[str, Any]]:
-    deserialize = AvroDeserializer(SchemaRegistryClient(s.registry.client_config()))
-    return [
-        deserialize(m.value(), SerializationContext(topic, MessageField.VALUE))
-        for m in read_committed(s, topic, expected=expected, timeout_s=120)
-    ]
-
-
 def test_the_recorded_shop_day_gives_what_simulate_gives_exactly_once(
     settings: Settings, unique: Callable[[str], str]
 ) -> None:
     s = _settings(settings, unique)
-    records = _records(shop_day())
+    records = list(parse_records(shop_day()))
     sim = Simulation(load_dir())
     sim.run(records, drain_ms=365 * 86_400_000)
     assert sim.actions, "the shop day must make the journeys act"
@@ -93,10 +62,10 @@ def test_the_recorded_shop_day_gives_what_simulate_gives_exactly_once(
     actions: list[dict[str, Any]] = []
     expected_by_topic = Counter(s.topics.actions[a["channel"]] for a in sim.actions)
     for channel, topic in s.topics.actions.items():
-        got = _read(s, topic, expected_by_topic[topic])
+        got = read_committed_avro(s, topic, expected_by_topic[topic], timeout_s=120)
         assert all(a["channel"] == channel for a in got)
         actions += got
-    events = _read(s, s.topics.journey_events, len(sim.journey_events))
+    events = read_committed_avro(s, s.topics.journey_events, len(sim.journey_events), timeout_s=120)
 
     # nothing lost, nothing doubled: the same decisions, one record each
     def summary(records: list[dict[str, Any]], *fields: str) -> list[tuple[Any, ...]]:

@@ -37,6 +37,10 @@ class FakeState:
 class FakeTimers:
     def __init__(self) -> None:
         self.timers: set[int] = set()
+        self.watermark = 0
+
+    def current_watermark(self) -> int:
+        return self.watermark
 
     def register_event_time_timer(self, t: int) -> None:
         self.timers.add(t)
@@ -60,20 +64,19 @@ class Harness:
         self.core = JourneyCore(Engine(load_dir(), EngineConfig(), Reference()), Outputs())  # type: ignore[arg-type]
         self.state, self.timers = FakeState(), FakeTimers()
         self.out: list[str] = []
-        self.watermark = 0
 
     def event(self, e: ev.EngineInput) -> None:
         reads = self.state.reads
-        self.out += [b.decode() for b in self.core.on_event(self.state, self.timers, e, self.watermark)]
+        self.out += [b.decode() for b in self.core.on_event(self.state, self.timers, e)]
         assert self.state.reads == reads + 1
 
     def advance(self, watermark: int) -> None:
         while self.timers.timers and min(self.timers.timers) <= watermark:
             t = min(self.timers.timers)
             self.timers.timers.discard(t)
-            self.watermark = t
+            self.timers.watermark = t
             self.out += [b.decode() for b in self.core.on_timer(self.state, self.timers, t)]
-        self.watermark = watermark
+        self.timers.watermark = watermark
 
 
 def customer(cid: str) -> ev.ChangeEvent:
@@ -92,7 +95,7 @@ def signed_up(cid: str, t: int) -> ev.ClickEvent:
 
 def test_an_event_ahead_of_the_watermark_waits_and_is_applied_in_journey_time_order() -> None:
     h = Harness()
-    h.watermark = T0 - 2 * 60 * MIN
+    h.timers.watermark = T0 - 2 * 60 * MIN
     # the sign-up is read before the customer's CRM rows, which happened an hour earlier
     h.event(signed_up("c-1", T0))
     h.event(customer("c-1"))
@@ -104,7 +107,7 @@ def test_an_event_ahead_of_the_watermark_waits_and_is_applied_in_journey_time_or
 
 def test_an_event_behind_the_watermark_is_applied_at_once_and_counted_late() -> None:
     h = Harness()
-    h.watermark = T0
+    h.timers.watermark = T0
     h.event(customer("c-1"))
     assert h.core.late == 1
     assert h.state.slot is not None and not h.state.slot.inbox
@@ -113,7 +116,7 @@ def test_an_event_behind_the_watermark_is_applied_at_once_and_counted_late() -> 
 def test_state_and_timers_are_gone_once_every_instance_has_exited() -> None:
     # (a customer's CRM rows stay until they are erased; this one has none)
     h = Harness()
-    h.watermark = T0 - 2 * 60 * MIN
+    h.timers.watermark = T0 - 2 * 60 * MIN
     h.event(signed_up("c-1", T0))
     h.advance(T0 + 60 * MIN)
     assert h.state.slot is not None and h.timers.timers, "the welcome series waits 3 days"
@@ -127,7 +130,7 @@ def test_state_and_timers_are_gone_once_every_instance_has_exited() -> None:
 
 def test_a_stale_timer_reads_the_state_and_writes_nothing() -> None:
     h = Harness()
-    h.watermark = T0 - 2 * 60 * MIN
+    h.timers.watermark = T0 - 2 * 60 * MIN
     h.event(customer("c-1"))
     writes = h.state.writes
     assert h.core.on_timer(h.state, h.timers, T0 - 90 * MIN) == []
