@@ -1,0 +1,102 @@
+"""What the journey job must give for a recorded file: exactly what `simulate` decides over it.
+
+Shared by the tests that run the job (MiniCluster, savepoint and restore, standalone cluster),
+so each says only how it runs the job.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from journeyctl.settings import Settings
+from journeys.definition import Journey
+from journeys.loader import load_dir
+from journeys.simulate import Simulation
+from tests.kafka_helpers import read_committed_avro
+
+Record = dict[str, Any]
+ACTION_FIELDS = ("customer_id", "journey_id", "journey_version", "action_type", "channel", "action_id")
+EVENT_FIELDS = ("customer_id", "journey_id", "journey_version", "event_type", "step_id", "reason", "event_id")
+
+
+def own_topics(settings: Settings, unique: Callable[[str], str]) -> Settings:
+    """Every input and output topic renamed for one test."""
+    t = settings.topics
+    renamed = t.model_copy(
+        update={
+            "clickstream": unique("clickstream"),
+            "channel_feedback": unique("channel-feedback"),
+            "journey_events": unique("journey-events"),
+            "dead_letter": unique("dead-letter"),
+            "actions": {ch: unique(topic) for ch, topic in t.actions.items()},
+            "cdc": {table: unique(topic) for table, topic in t.cdc.items()},
+        }
+    )
+    return settings.model_copy(update={"topics": renamed})
+
+
+def simulated(records: Iterable[Any], journeys: list[Journey] | None = None) -> Simulation:
+    """`simulate` over the records, run on until every wait has fired (as a bounded job ends)."""
+    sim = Simulation(journeys if journeys is not None else load_dir())
+    sim.run(records, drain_ms=365 * 86_400_000)
+    assert sim.actions, "the records must make the journeys act"
+    return sim
+
+
+def read_outputs(
+    settings: Settings, want_actions: list[Record], want_events: list[Record], timeout_s: float = 120
+) -> tuple[list[Record], list[Record]]:
+    """Every committed action and journey event, waiting for as many as expected (and then a
+    little more, so that duplicates would be seen); each action on its channel's topic."""
+    actions: list[Record] = []
+    expected_by_topic = Counter(settings.topics.actions[a["channel"]] for a in want_actions)
+    for channel, topic in settings.topics.actions.items():
+        got = read_committed_avro(settings, topic, expected_by_topic[topic], timeout_s=timeout_s)
+        assert all(a["channel"] == channel for a in got), f"an action on {topic} is not for {channel}"
+        actions += got
+    events = read_committed_avro(
+        settings, settings.topics.journey_events, len(want_events), timeout_s=timeout_s
+    )
+    return actions, events
+
+
+def differences(got: list[Record], want: list[Record], fields: tuple[str, ...]) -> dict[str, list[Any]]:
+    """What is missing from `got` and what is extra in it (a duplicate counts as extra)."""
+    g = Counter(tuple(r[f] for f in fields) for r in got)
+    w = Counter(tuple(r[f] for f in fields) for r in want)
+    return {"missing": sorted((w - g).elements()), "extra": sorted((g - w).elements())}
+
+
+NO_DIFFERENCE: dict[str, list[Any]] = {"missing": [], "extra": []}
+
+
+def assert_same_decisions(
+    actions: list[Record], events: list[Record], want_actions: list[Record], want_events: list[Record]
+) -> None:
+    """Nothing lost, nothing doubled: the same decisions with the same ids, one record each."""
+    assert differences(actions, want_actions, ACTION_FIELDS) == NO_DIFFERENCE
+    assert differences(events, want_events, EVENT_FIELDS) == NO_DIFFERENCE
+
+
+def assert_cart_paths(actions: list[Record], events: list[Record]) -> None:
+    """The five paths of SCENARIOS.md section 1, as the shop day's carts c-1 .. c-5 take them."""
+    carts = {
+        a["customer_id"]: a
+        for a in actions
+        if a["journey_id"] == "cart_abandonment" and a["customer_id"] in ("c-1", "c-2", "c-3", "c-4", "c-5")
+    }
+    # in stock at the nearest store / low stock / sold out with alternatives
+    assert carts["c-1"]["action_type"] == "reserve_and_collect"
+    assert carts["c-2"]["action_type"] == "cart_reminder"
+    assert carts["c-3"]["action_type"] == "cart_alternatives"
+    # bought during the wait; the only item sold out during the wait, with nothing to offer
+    assert "c-4" not in carts and "c-5" not in carts
+    exits = {
+        e["customer_id"]: e["reason"]
+        for e in events
+        if e["journey_id"] == "cart_abandonment" and e["event_type"] == "exited"
+    }
+    assert exits["c-4"] == "purchased"
+    assert exits["c-5"] == "no_alternative_in_stock"
