@@ -38,7 +38,8 @@ def stamped(
     settings: Settings, records: Iterable[KafkaRecord]
 ) -> list[tuple[str, bytes | None, bytes | None, int]]:
     """(topic, key, value, timestamp ms) per record, in file order."""
-    decoder = Decoder(settings, LocalSchemas())
+    # the records carry their recorded topic names: decode them under those, not the mapped ones
+    decoder = Decoder(settings.model_copy(update={"topics": TopicSettings()}), LocalSchemas())
     topics = topic_map(settings)
     out = []
     for r in records:

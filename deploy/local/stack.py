@@ -502,16 +502,28 @@ def _kafka_command() -> list[str]:
 def _kafka_ready() -> bool:
     if not _port_open(KAFKA_PORT):
         return False
-    log = SERVICES["kafka"].log
+    # the last start in the log must have reached "started"
+    return b"Kafka Server started" in _since_last_start(SERVICES["kafka"].log)
+
+
+def _since_last_start(log: Path) -> bytes:
+    """The log from the last start's "==== " line on. Read backwards, since a broker that has been
+    up a while has logged far more than any fixed tail (a fixed 200 kB tail once made a healthy
+    broker look dead)."""
     try:
         with log.open("rb") as f:
-            f.seek(max(0, log.stat().st_size - 200_000))
-            tail = f.read().decode(errors="replace")
+            end = f.seek(0, os.SEEK_END)
+            start, chunk = end, 1 << 20
+            while start > 0:
+                start = max(0, start - chunk)
+                f.seek(start)
+                data = f.read(end - start)
+                at = data.rfind(b"\n==== ")
+                if at >= 0:
+                    return data[at:]
+            return data if end else b""
     except OSError:
-        return False
-    # the last start in the log must have reached "started"
-    last = tail.rsplit("==== ", 1)[-1]
-    return "Kafka Server started" in last
+        return b""
 
 
 # --------------------------------------------------------------------------- registry

@@ -120,3 +120,22 @@ def test_the_committed_lock_covers_every_pinned_component() -> None:
 def test_kafka_cluster_id_is_a_22_char_base64url_uuid(stack_module: ModuleType) -> None:
     cid = stack_module._kafka_cluster_id()
     assert len(cid) == 22 and "=" not in cid and "+" not in cid and "/" not in cid
+
+
+def test_a_broker_that_has_logged_megabytes_since_it_started_still_counts_as_started(
+    stack_module: ModuleType, tmp_path: Path
+) -> None:
+    log = tmp_path / "kafka.log"
+    filler = b"INFO [GroupCoordinator id=1] Stabilized group g generation 1 with 1 members.\n" * 40_000
+    log.write_bytes(
+        b"\n==== 2026-11-23T08:00:00 java ...\nINFO Kafka Server started\n"
+        + filler
+        + b"\n==== 2026-11-23T09:00:00 java ...\nINFO Kafka Server started\n"
+        + filler
+    )
+    since = stack_module._since_last_start(log)
+    assert since.startswith(b"\n==== 2026-11-23T09:00:00") and b"Kafka Server started" in since
+
+    log.write_bytes(log.read_bytes() + b"\n==== 2026-11-23T10:00:00 java ...\nINFO starting\n")
+    assert b"Kafka Server started" not in stack_module._since_last_start(log)
+    assert stack_module._since_last_start(tmp_path / "missing.log") == b""
