@@ -7,8 +7,9 @@ import site
 import sys
 from pathlib import Path
 
-from pyflink.common import Configuration
+from pyflink.common import Configuration, JobClient
 from pyflink.datastream import StreamExecutionEnvironment
+from pyflink.java_gateway import get_gateway
 
 from journeyctl.settings import Settings
 
@@ -58,3 +59,16 @@ def create_environment(settings: Settings) -> StreamExecutionEnvironment:
     env = StreamExecutionEnvironment.get_execution_environment(flink_configuration(settings))
     env.set_parallelism(settings.flink.parallelism)
     return env
+
+
+def stop_with_savepoint(client: JobClient, folder: Path, drain: bool = False) -> str:
+    """Stop a job with a savepoint in `folder`; its path. `drain` first moves journey time to the
+    end (every open wait fires), for a job that will not be resumed.
+
+    PyFlink 2.2's `JobClient.stop_with_savepoint` calls a Java overload that Flink 2 removed,
+    so this calls the one with the savepoint format (canonical: portable across state backends).
+    """
+    gateway = get_gateway()
+    canonical = gateway.jvm.org.apache.flink.core.execution.SavepointFormatType.CANONICAL
+    future = client._j_job_client.stopWithSavepoint(drain, folder.resolve().as_uri(), canonical)
+    return str(future.get())

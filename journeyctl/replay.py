@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from confluent_kafka import Producer
 
@@ -55,15 +56,27 @@ def stamped(
 
 def replay(settings: Settings, records: Iterable[KafkaRecord]) -> int:
     producer = Producer({**settings.kafka.librdkafka_properties(), "enable.idempotence": True})
+    failed: list[str] = []
+
+    def delivered(err: Any, msg: Any) -> None:
+        if err is not None:
+            failed.append(f"{msg.topic()} at {msg.timestamp()[1]}: {err.str()}")
+
     n = 0
     for topic, key, value, ts in stamped(settings, records):
-        producer.produce(topic, key=key, value=value, timestamp=ts)
+        producer.produce(topic, key=key, value=value, timestamp=ts, on_delivery=delivered)
         n += 1
         if n % 10_000 == 0:
             producer.flush(30)
     remaining = producer.flush(30)
     if remaining:
         raise RuntimeError(f"{remaining} records were not acknowledged by {settings.kafka.bootstrap_servers}")
+    if failed:
+        raise RuntimeError(
+            f"the broker refused {len(failed)} of {n} records, e.g. {failed[0]}. A timestamp more than "
+            "an hour ahead of the broker's clock is refused by default: replay into topics (or a broker) "
+            "with message.timestamp.after.max.ms raised, as the local stack has it."
+        )
     return n
 
 

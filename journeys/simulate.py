@@ -47,6 +47,12 @@ class Simulation:
         self.actions: list[dict[str, Any]] = []
         self.journey_events: list[dict[str, Any]] = []
 
+    def redeploy(self, journeys: list[Journey]) -> None:
+        """New definitions, as a job restored from a savepoint with them gets: instances go on
+        with the version they entered with, new ones enter the newest."""
+        self.journeys = journeys
+        self.engine = Engine(journeys, self.config, self.catalog.reference)
+
     def _keep(self, cid: str, result: Result) -> None:
         if result.state is None:
             self.states.pop(cid, None)

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from confluent_kafka import Consumer, Message, Producer
+from confluent_kafka import Consumer, Message, Producer, TopicPartition
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
@@ -74,3 +74,33 @@ def read_committed_avro(
     return [
         deserialize(m.value(), ctx) for m in read_committed(settings, topic, expected, timeout_s=timeout_s)
     ]
+
+
+def wait_until_consumed(settings: Settings, topics: Iterable[str], timeout_s: float = 120.0) -> None:
+    """Until the job's consumer group has committed the end offset of every partition of the
+    topics: the Flink source commits on each completed checkpoint, so everything written
+    before this call has been read and is inside a checkpoint."""
+    consumer = Consumer({**settings.kafka.librdkafka_properties(), "group.id": settings.consumer_group})
+    try:
+        metadata = consumer.list_topics(timeout=10)
+        partitions = [TopicPartition(t, p) for t in topics for p in metadata.topics[t].partitions]
+        ends = {
+            (tp.topic, tp.partition): consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in partitions
+        }
+        behind: dict[tuple[str, int], int] = {}
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            committed = consumer.committed(partitions, timeout=10)
+            behind = {
+                (tp.topic, tp.partition): ends[(tp.topic, tp.partition)] - max(tp.offset, 0)
+                for tp in committed
+                if ends[(tp.topic, tp.partition)] > max(tp.offset, 0)
+            }
+            if not behind:
+                return
+            time.sleep(0.5)
+        raise AssertionError(
+            f"the job has not consumed everything in {timeout_s} s; records behind: {behind}"
+        )
+    finally:
+        consumer.close()

@@ -431,7 +431,12 @@ share.coordinator.state.topic.min.isr=1
 # Flink's exactly-once sink asks for transactions shorter than this.
 transaction.max.timeout.ms=900000
 group.initial.rebalance.delay.ms=0
-log.retention.hours=168
+# Recorded files replay with their events' own times as Kafka timestamps (journey time). Those
+# may be days ahead of this machine's clock, which Kafka 4 refuses by default (1 h), failing
+# the whole batch; and days behind it, which time-based retention would delete. Size bounds it.
+log.message.timestamp.after.max.ms=9223372036854775807
+log.retention.ms=-1
+log.retention.bytes=1073741824
 """
     (KAFKA_CONF / "server.properties").write_text(props)
     (KAFKA_CONF / "log4j2.yaml").write_text("""Configuration:

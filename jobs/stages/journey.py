@@ -25,6 +25,7 @@ from jobs.stages.inbox import Inbox
 from jobs.stages.state import pickled_value
 from journeyctl.settings import Settings
 from journeys import events as ev
+from journeys.definition import Journey
 from journeys.engine import Engine, EngineConfig, Result, customer_of, event_time
 from journeys.facts import Reference
 from journeys.loader import DEFINITIONS, load_dir
@@ -122,20 +123,28 @@ class JourneyCore:
                 timers.register_event_time_timer(after)
 
 
-def make_engine(settings: Settings, reference: Reference) -> Engine:
+def definitions(settings: Settings) -> list[Journey]:
+    """The journeys the job runs, every version in the folder: an instance keeps the version it
+    entered with, so a changed journey ships as a new file next to the old one."""
     folder = Path(settings.journeys.definitions) if settings.journeys.definitions else DEFINITIONS
-    return Engine(load_dir(folder), EngineConfig(), reference)
+    return load_dir(folder)
 
 
 class JourneyStage(KeyedBroadcastProcessFunction):  # type: ignore[misc]
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
+        # Loaded where the job is built, not where it runs: a bad file stops the submission
+        # with its file and line, and the job graph carries the definitions to every task
+        # manager. New definitions take effect when the job is resubmitted (from a savepoint).
+        self._journeys = definitions(settings)
 
     def open(self, runtime_context: RuntimeContext) -> None:
         s = self._settings
         self._reference = Reference()
         registry: SchemaSink = RegistryClient(s.registry.client_config())
-        self._core = JourneyCore(make_engine(s, self._reference), OutputEncoder(s, registry))
+        self._core = JourneyCore(
+            Engine(self._journeys, EngineConfig(), self._reference), OutputEncoder(s, registry)
+        )
         self._state = runtime_context.get_state(pickled_value("customer", s.journeys.state_ttl_days))
         self._stores_loaded = False
         metrics = runtime_context.get_metrics_group()

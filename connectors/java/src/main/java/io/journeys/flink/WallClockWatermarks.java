@@ -1,5 +1,8 @@
 package io.journeys.flink;
 
+import java.util.UUID;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
 import org.apache.flink.api.common.eventtime.Watermark;
 import org.apache.flink.api.common.eventtime.WatermarkGenerator;
 import org.apache.flink.api.common.eventtime.WatermarkGeneratorSupplier;
@@ -7,45 +10,67 @@ import org.apache.flink.api.common.eventtime.WatermarkOutput;
 import org.apache.flink.api.common.eventtime.WatermarkStrategy;
 
 /**
- * Journey time: event time while events flow, and wall-clock time from the last event when they
- * stop (as bytewax's EventClock does). A recorded file replays in event time, and a live wait
- * still fires on time when no traffic comes.
+ * Journey time, per Kafka partition: event time while its events flow, and wall-clock time from
+ * the last event when they stop (as bytewax's EventClock does). A recorded file replays in event
+ * time, and a live wait still fires on time when no traffic comes.
  *
- * <p>watermark = newest event time - out-of-orderness + wall time since that event arrived. A
- * subtask that has seen nothing for the idle timeout marks itself idle, so it never holds back
- * the others.
+ * <p>A partition's watermark = its newest event time - out-of-orderness + wall time since that
+ * event arrived. A partition that has been quiet for the idle timeout is taken to be caught up: it
+ * follows the most advanced partition of the same source in this JVM rather than holding the job
+ * back at its own last event. Without that, a CDC table changed once hours ago (a snapshot, or a
+ * backlog read after a restart) would hold every click back for those hours, since a partition
+ * that has seen something never counts as idle. A record that then arrives behind the watermark
+ * is late: the job applies it at once and counts it. A partition that has seen nothing goes idle
+ * after the timeout, or follows the others once some partition has a clock.
+ *
+ * <p>Partitions share their clock through a static map keyed by an id made when the job is
+ * built, so every subtask in one task manager shares it; task managers on other machines each
+ * keep their own, which is no worse than each partition on its own.
  */
 public final class WallClockWatermarks<T> implements WatermarkGenerator<T> {
+  /** source id -> the largest (event time - out-of-orderness - arrival wall time) seen so far. */
+  private static final ConcurrentHashMap<String, AtomicLong> OFFSETS = new ConcurrentHashMap<>();
+
   private final long outOfOrdernessMs;
   private final long idleMs;
-  private final long createdAt = System.currentTimeMillis();
+  private final AtomicLong shared;
+  private long lastArrival = System.currentTimeMillis();
   private long newest = Long.MIN_VALUE;
-  private long arrivedAt;
+  private long offset = Long.MIN_VALUE;
   private long emitted = Long.MIN_VALUE;
 
-  public WallClockWatermarks(long outOfOrdernessMs, long idleMs) {
+  WallClockWatermarks(long outOfOrdernessMs, long idleMs, String sourceId) {
     this.outOfOrdernessMs = outOfOrdernessMs;
     this.idleMs = idleMs;
+    this.shared = OFFSETS.computeIfAbsent(sourceId, id -> new AtomicLong(Long.MIN_VALUE));
   }
 
   @Override
   public void onEvent(T event, long timestamp, WatermarkOutput output) {
+    long now = System.currentTimeMillis();
+    lastArrival = now;
     if (timestamp > newest) {
       newest = timestamp;
-      arrivedAt = System.currentTimeMillis();
+      offset = timestamp - outOfOrdernessMs - now;
+      shared.accumulateAndGet(offset, Math::max);
     }
   }
 
   @Override
   public void onPeriodicEmit(WatermarkOutput output) {
     long now = System.currentTimeMillis();
-    if (newest == Long.MIN_VALUE) {
-      if (now - createdAt > idleMs) {
+    boolean quiet = now - lastArrival > idleMs;
+    long clock = offset;
+    if (quiet) {
+      clock = Math.max(clock, shared.get());
+    }
+    if (clock == Long.MIN_VALUE) {
+      if (quiet) {
         output.markIdle();
       }
       return;
     }
-    long watermark = newest - outOfOrdernessMs + (now - arrivedAt);
+    long watermark = now + clock;
     if (watermark > emitted) {
       emitted = watermark;
       output.emitWatermark(new Watermark(watermark));
@@ -54,8 +79,9 @@ public final class WallClockWatermarks<T> implements WatermarkGenerator<T> {
 
   /** A strategy for PyFlink: `WatermarkStrategy(jvm.io.journeys.flink.WallClockWatermarks.strategy(...))`. */
   public static <T> WatermarkStrategy<T> strategy(long outOfOrdernessMs, long idleMs) {
+    String sourceId = UUID.randomUUID().toString();
     WatermarkGeneratorSupplier<T> supplier =
-        context -> new WallClockWatermarks<>(outOfOrdernessMs, idleMs);
+        context -> new WallClockWatermarks<>(outOfOrdernessMs, idleMs, sourceId);
     // PyFlink adds its own (Python) timestamp assigner; idleness is handled above
     return WatermarkStrategy.forGenerator(supplier);
   }
