@@ -39,7 +39,7 @@ stack-down: ## Stop the processes stack-up started (and nothing else)
 stack-status: ## Show what is running, with pids and log files
 	@$(STACK) status
 
-demo: setup ## Start the stack, write sample records, run the job on a MiniCluster, show the output
+demo: setup ## Start the stack, replay a recorded shop day, run the journey job on a MiniCluster, show the actions
 	$(VENV)/bin/journeyctl demo
 
 test: setup lint schemas-check ## Everything CI runs: lint, schema check, then unit, integration and e2e tests

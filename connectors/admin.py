@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from confluent_kafka import KafkaException
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
@@ -38,3 +38,20 @@ def ensure_topics(
         except KafkaException as e:
             if e.args[0].name() != "TOPIC_ALREADY_EXISTS":
                 raise RuntimeError(f"could not create topic {topic!r}: {e}") from e
+
+
+def lag(settings: Settings, group: str, topics: Iterable[str]) -> tuple[int, int]:
+    """(records the consumer group has committed, records in the topics) over every partition.
+    The Flink Kafka source commits on each completed checkpoint."""
+    consumer = Consumer({**settings.kafka.librdkafka_properties(), "group.id": group})
+    try:
+        metadata = consumer.list_topics(timeout=10)
+        parts = [TopicPartition(t, p) for t in topics for p in metadata.topics[t].partitions]
+        committed = ends = 0
+        for tp in consumer.committed(parts, timeout=10):
+            low, high = consumer.get_watermark_offsets(tp, timeout=10)
+            ends += high - low
+            committed += max(tp.offset, low) - low if tp.offset >= 0 else 0
+        return committed, ends
+    finally:
+        consumer.close()

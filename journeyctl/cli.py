@@ -4,7 +4,7 @@ journeyctl stack up|down|status     the local Kafka and schema registry
 journeyctl run journey [--bounded]  the journey job on a local MiniCluster (or the cluster
                                     that `flink run` submits it to)
 journeyctl replay FILE              a recorded event file into Kafka, in its own time
-journeyctl demo                     the stack, sample records, the job, what came out
+journeyctl demo                     the stack, a recorded shop day, the journey job, the actions
 """
 
 from __future__ import annotations
@@ -177,6 +177,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from benchmarks import engine
 
         return engine.main(args.records)
+    if args.suite == "job":
+        from benchmarks import journey_job
+
+        return journey_job.main(
+            customers=args.customers, skus=args.skus, events=args.records, waits=args.waits
+        )
     raise SystemExit(f"unknown benchmark {args.suite!r}")
 
 
@@ -197,7 +203,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from journeyctl.demo import run_demo
 
-    return run_demo(_settings(args), records=args.records)
+    return run_demo(_settings(args))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -260,14 +266,26 @@ def build_parser() -> argparse.ArgumentParser:
     sd.set_defaults(func=cmd_sample_data)
 
     b = sub.add_parser("bench", help="run a benchmark and print its figures")
-    b.add_argument("suite", choices=["codecs", "engine"])
     b.add_argument(
-        "--records", type=int, default=50_000, help="records (codecs) or events (engine) per round"
+        "suite",
+        choices=["codecs", "engine", "job"],
+        help="codecs: decode/encode per format; engine: the journey engine alone; "
+        "job: the Flink job through the local Kafka (throughput, latency, timer lateness)",
     )
+    b.add_argument(
+        "--records",
+        type=int,
+        default=50_000,
+        help="records (codecs), events (engine) per round, or clicks in the job's backlog",
+    )
+    b.add_argument("--customers", type=int, default=100_000, help="job: customers in the CRM snapshot")
+    b.add_argument("--skus", type=int, default=10_000, help="job: SKUs in the catalogue")
+    b.add_argument("--waits", type=int, default=1_000_000, help="job: pending waits for timer lateness")
     b.set_defaults(func=cmd_bench)
 
-    d = sub.add_parser("demo", help="start the stack, write sample records, run the job, show the output")
-    d.add_argument("--records", type=int, default=20)
+    d = sub.add_parser(
+        "demo", help="start the stack, replay a recorded shop day, run the journey job, show the actions"
+    )
     _add_job_flags(d)
     d.set_defaults(func=cmd_demo)
     return p

@@ -1,61 +1,21 @@
-"""`make demo`: the local stack, sample clickstream records, the relay job, and what came out.
+"""`make demo`: the local stack, a recorded shop day through Kafka and the journey job, the actions.
 
 Grows with the product: each stage of the pipeline adds what it shows here.
 """
 
 from __future__ import annotations
 
-import json
-import random
 import subprocess
 import sys
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
+from typing import Any
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 
+from jobs.environment import create_environment
 from journeyctl.settings import STACK_SCRIPT, Settings
-
-EVENTS = ["Product Viewed", "Product Added", "Cart Viewed", "Checkout Started"]
-PRODUCTS = [
-    ("SKU-1", "p-1", "Jackets", "Nordwind", "Shell jacket", 129.0),
-    ("SKU-2", "p-2", "Jackets", "Nordwind", "Down jacket", 189.0),
-    ("SKU-3", "p-3", "Boots", "Fjell", "Hiking boot", 149.0),
-    ("SKU-4", "p-4", "Boots", "Fjell", "Trail runner", 119.0),
-]
-
-
-def sample_clickstream(n: int, seed: int, start: datetime) -> list[tuple[bytes, bytes]]:
-    """Segment-style `track` calls as (key, value) pairs, in the shape CONTRACTS.md gives."""
-    rnd = random.Random(seed)
-    out = []
-    for i in range(n):
-        user = f"c-{rnd.randint(1, 5)}"
-        sku, pid, cat, brand, name, price = rnd.choice(PRODUCTS)
-        event = {
-            "type": "track",
-            "messageId": str(uuid.UUID(int=rnd.getrandbits(128))),
-            "userId": user,
-            "anonymousId": f"a-{user[2:]}",
-            "event": rnd.choice(EVENTS),
-            "timestamp": (start + timedelta(seconds=7 * i))
-            .isoformat(timespec="milliseconds")
-            .replace("+00:00", "Z"),
-            "properties": {
-                "cart_id": f"cart-{user[2:]}",
-                "product_id": pid,
-                "sku": sku,
-                "category": cat,
-                "brand": brand,
-                "name": name,
-                "price": price,
-                "quantity": 1,
-            },
-            "context": {"channel": "web", "timezone": "Europe/Berlin"},
-        }
-        out.append((user.encode(), json.dumps(event, separators=(",", ":")).encode()))
-    return out
 
 
 def _high_watermarks(settings: Settings, topic: str) -> dict[int, int]:
@@ -98,64 +58,82 @@ def _read_from(
     return got
 
 
-def run_demo(settings: Settings, records: int = 20) -> int:
-    print("== 1/5 local stack (Kafka, schema registry)", flush=True)
+def run_demo(settings: Settings) -> int:
+    """The product end to end on this machine: the recorded shop day through Kafka and the
+    journey job, and the actions it sends, as the channel services would read them."""
+    print("== 1/4 local stack (Kafka, schema registry)", flush=True)
     if subprocess.call([sys.executable, str(STACK_SCRIPT), "up"]) != 0:
         return 1
 
     from connectors.admin import ensure_topics
-    from jobs.environment import create_environment
-    from jobs.relay import build_pipeline, kafka_connectors
-
-    topics = settings.relay
-    ensure_topics(settings, [topics.input, topics.output])
-    before = _high_watermarks(settings, topics.output)
-
-    print(f"== 2/5 writing {records} sample clickstream records to {topics.input!r}", flush=True)
-    producer = Producer(settings.kafka.librdkafka_properties())
-    for key, value in sample_clickstream(records, seed=int(time.time()), start=datetime.now(UTC)):
-        producer.produce(topics.input, key=key, value=value)
-    producer.flush(30)
-
-    print(
-        f"== 3/5 relay job on a local Flink MiniCluster: {topics.input!r} -> {topics.output!r} "
-        f"({settings.sink.delivery.value}, parallelism {settings.flink.parallelism})",
-        flush=True,
-    )
-    env = create_environment(settings)
-    sources, sinks = kafka_connectors(settings, bounded=True)
-    build_pipeline(env, sources, sinks, settings)
-    started = time.monotonic()
-    env.execute("relay (demo)")
-    print(f"   job finished in {time.monotonic() - started:.1f} s", flush=True)
-
-    print(f"== 4/5 committed records in {topics.output!r} (read_committed):", flush=True)
-    out = _read_from(settings, topics.output, before, expected=records)
-    for value in out:
-        e = json.loads(value)
-        print(f"   {e['timestamp']}  {e['userId']:5s} {e['event']:17s} {e['properties']['sku']}")
-    print(
-        f"   {len(out)} records came out of the job "
-        f"(this run wrote {records}; the consumer group resumes where the last run stopped)"
-    )
-    relayed = len(out) >= records
-
-    print(
-        "== 5/5 the journey engine over a recorded day of a small shop (samples/shop.jsonl), no Flink:",
-        flush=True,
-    )
+    from jobs import journey
+    from journeyctl.replay import replay
     from journeyctl.settings import REPO
     from journeys.loader import load_dir
     from journeys.simulate import Simulation, read_records
 
-    sim = Simulation(load_dir())
-    sim.run(read_records(REPO / "samples" / "shop.jsonl"), drain_ms=30 * 86_400_000)
-    for a in sim.actions:
-        when = datetime.fromtimestamp(a["send_after"] / 1000, tz=UTC).strftime("%a %H:%M UTC")
-        print(f"   {when}  {a['customer_id']:5s} {a['action_type']:22s} {a['channel']:7s} {a['reason']}")
+    # topics of this run alone, so that a second demo shows its own actions, not the sum
+    run = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    settings = settings.model_copy(
+        update={
+            "topics": settings.topics.renamed(lambda t: f"demo-{run}.{t}"),
+            "consumer_group": f"demo-{run}",
+            "sink": settings.sink.model_copy(update={"transactional_id_prefix": f"demo-{run}"}),
+        }
+    )
+    ensure_topics(settings, journey.topics(settings))
+    shop = REPO / "samples" / "shop.jsonl"
+    n = replay(settings, read_records(shop))
+    print(f"== 2/4 replayed {n} records of a recorded shop day ({shop.name}) into demo-{run}.*", flush=True)
+
     print(
-        f"   {len(sim.actions)} actions, {len(sim.journey_events)} journey events "
-        "(`journeyctl simulate samples/shop.jsonl` shows them all)"
+        f"== 3/4 the journey job on a local Flink MiniCluster ({settings.sink.delivery.value}, "
+        f"parallelism {settings.flink.parallelism}), to the end of what was written",
+        flush=True,
+    )
+    env = create_environment(settings)
+    sources, sinks = journey.kafka_connectors(settings, bounded=True)
+    journey.build_pipeline(env, sources, sinks, settings)
+    started = time.monotonic()
+    env.execute("journeys (demo)")
+    print(f"   job finished in {time.monotonic() - started:.1f} s", flush=True)
+
+    sim = Simulation(load_dir())
+    sim.run(read_records(shop), drain_ms=365 * 86_400_000)
+    print("== 4/4 actions the channel services receive (read_committed, Avro via the registry):", flush=True)
+    actions = []
+    for topic in settings.topics.actions.values():
+        expected = sum(1 for a in sim.actions if settings.topics.actions[a["channel"]] == topic)
+        actions += _read_actions(settings, topic, expected)
+    for a in sorted(actions, key=lambda a: (a["send_after"], a["customer_id"])):
+        when = a["send_after"].strftime("%a %H:%M UTC")  # timestamp-millis, decoded to a datetime
+        print(
+            f"   {when}  {a['customer_id']:5s} {a['journey_id']:22s} {a['action_type']:22s} "
+            f"{a['channel']:7s} {a['reason']}"
+        )
+    same = sorted(a["action_id"] for a in actions) == sorted(a["action_id"] for a in sim.actions)
+    print(
+        f"   {len(actions)} actions on {', '.join(settings.topics.actions.values())}; "
+        + (
+            "the same as `journeyctl simulate` decides over the file"
+            if same
+            else f"`journeyctl simulate` decides {len(sim.actions)}: they differ (see .stack/logs/)"
+        )
+    )
+    print(
+        f"   journey events: {settings.topics.journey_events}; bad records: {settings.topics.dead_letter}",
+        flush=True,
     )
     print("Stop everything with `make stack-down`. Logs: .stack/logs/", flush=True)
-    return 0 if relayed else 1
+    return 0 if same else 1
+
+
+def _read_actions(settings: Settings, topic: str, expected: int) -> list[dict[str, Any]]:
+    from confluent_kafka.schema_registry import SchemaRegistryClient
+    from confluent_kafka.schema_registry.avro import AvroDeserializer
+    from confluent_kafka.serialization import MessageField, SerializationContext
+
+    deserialize = AvroDeserializer(SchemaRegistryClient(settings.registry.client_config()))
+    ctx = SerializationContext(topic, MessageField.VALUE)
+    start = dict.fromkeys(_high_watermarks(settings, topic), 0)
+    return [deserialize(v, ctx) for v in _read_from(settings, topic, start, expected)]

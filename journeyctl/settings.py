@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
@@ -145,6 +146,19 @@ class TopicSettings(BaseModel):
 
     def inputs(self) -> list[str]:
         return [self.clickstream, self.channel_feedback, *self.cdc.values()]
+
+    def renamed(self, rename: Callable[[str], str]) -> TopicSettings:
+        """Every input and output topic of the journey job renamed (a test's or a benchmark's own)."""
+        return self.model_copy(
+            update={
+                "clickstream": rename(self.clickstream),
+                "channel_feedback": rename(self.channel_feedback),
+                "journey_events": rename(self.journey_events),
+                "dead_letter": rename(self.dead_letter),
+                "actions": {ch: rename(t) for ch, t in self.actions.items()},
+                "cdc": {table: rename(t) for table, t in self.cdc.items()},
+            }
+        )
 
     def outputs(self) -> list[str]:
         return [*self.actions.values(), self.journey_events, self.dead_letter]

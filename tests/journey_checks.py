@@ -23,18 +23,7 @@ EVENT_FIELDS = ("customer_id", "journey_id", "journey_version", "event_type", "s
 
 def own_topics(settings: Settings, unique: Callable[[str], str]) -> Settings:
     """Every input and output topic renamed for one test."""
-    t = settings.topics
-    renamed = t.model_copy(
-        update={
-            "clickstream": unique("clickstream"),
-            "channel_feedback": unique("channel-feedback"),
-            "journey_events": unique("journey-events"),
-            "dead_letter": unique("dead-letter"),
-            "actions": {ch: unique(topic) for ch, topic in t.actions.items()},
-            "cdc": {table: unique(topic) for table, topic in t.cdc.items()},
-        }
-    )
-    return settings.model_copy(update={"topics": renamed})
+    return settings.model_copy(update={"topics": settings.topics.renamed(unique)})
 
 
 def simulated(records: Iterable[Any], journeys: list[Journey] | None = None) -> Simulation:

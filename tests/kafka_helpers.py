@@ -7,11 +7,12 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from confluent_kafka import Consumer, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, Message, Producer
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
+from connectors.admin import lag
 from journeyctl.settings import Settings
 
 
@@ -77,30 +78,12 @@ def read_committed_avro(
 
 
 def wait_until_consumed(settings: Settings, topics: Iterable[str], timeout_s: float = 120.0) -> None:
-    """Until the job's consumer group has committed the end offset of every partition of the
-    topics: the Flink source commits on each completed checkpoint, so everything written
-    before this call has been read and is inside a checkpoint."""
-    consumer = Consumer({**settings.kafka.librdkafka_properties(), "group.id": settings.consumer_group})
-    try:
-        metadata = consumer.list_topics(timeout=10)
-        partitions = [TopicPartition(t, p) for t in topics for p in metadata.topics[t].partitions]
-        ends = {
-            (tp.topic, tp.partition): consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in partitions
-        }
-        behind: dict[tuple[str, int], int] = {}
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            committed = consumer.committed(partitions, timeout=10)
-            behind = {
-                (tp.topic, tp.partition): ends[(tp.topic, tp.partition)] - max(tp.offset, 0)
-                for tp in committed
-                if ends[(tp.topic, tp.partition)] > max(tp.offset, 0)
-            }
-            if not behind:
-                return
-            time.sleep(0.5)
-        raise AssertionError(
-            f"the job has not consumed everything in {timeout_s} s; records behind: {behind}"
-        )
-    finally:
-        consumer.close()
+    """Until the job's consumer group has committed every record of the topics: the Flink source
+    commits on each completed checkpoint, so everything written before this call has been read
+    and is inside a checkpoint."""
+    topics = list(topics)
+    deadline = time.monotonic() + timeout_s
+    while (progress := lag(settings, settings.consumer_group, topics))[0] < progress[1]:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the job has read {progress[0]} of {progress[1]} records in {timeout_s} s")
+        time.sleep(0.5)
