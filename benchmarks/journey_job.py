@@ -37,7 +37,7 @@ from zoneinfo import ZoneInfo
 from confluent_kafka import Consumer, Producer
 
 from connectors.admin import ensure_topics, lag
-from journeyctl.sample_data import KEYS
+from journeyctl.sample_data import KEYS, iso_ms
 from journeyctl.settings import DeliveryMode, Settings
 from journeys.loader import DEFINITIONS
 
@@ -122,11 +122,7 @@ class _Writer:
         self._send(self.t.cdc[table], key, value, ts)
 
     def click(self, ts: int, user: str, event: str, **props: Any) -> None:
-        iso = (
-            datetime.fromtimestamp(ts / 1000, tz=UTC)
-            .isoformat(timespec="milliseconds")
-            .replace("+00:00", "Z")
-        )
+        iso = iso_ms(ts)
         value = {
             "type": "track",
             "messageId": uuid.uuid4().hex,

@@ -69,6 +69,11 @@ def _customer(
     }
 
 
+def iso_ms(ts: int) -> str:
+    """A Segment timestamp: ISO 8601 in UTC with milliseconds and a Z."""
+    return datetime.fromtimestamp(ts / 1000, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 class Recorder:
     def __init__(self) -> None:
         self.records: list[tuple[int, int, dict[str, Any]]] = []
@@ -102,11 +107,7 @@ class Recorder:
 
     def click(self, ts: int, user: str, event: str, **props: Any) -> None:
         n = len(self.records)
-        iso = (
-            datetime.fromtimestamp(ts / 1000, tz=UTC)
-            .isoformat(timespec="milliseconds")
-            .replace("+00:00", "Z")
-        )
+        iso = iso_ms(ts)
         value = {
             "type": "track",
             "messageId": f"msg-{n:05d}",

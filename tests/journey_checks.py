@@ -10,10 +10,14 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from connectors.admin import ensure_topics
+from jobs.journey import topics
+from journeyctl.replay import replay
+from journeyctl.sample_data import shop_day
 from journeyctl.settings import Settings
 from journeys.definition import Journey
 from journeys.loader import load_dir
-from journeys.simulate import Simulation
+from journeys.simulate import Simulation, parse_records
 from tests.kafka_helpers import read_committed_avro
 
 Record = dict[str, Any]
@@ -24,6 +28,17 @@ EVENT_FIELDS = ("customer_id", "journey_id", "journey_version", "event_type", "s
 def own_topics(settings: Settings, unique: Callable[[str], str]) -> Settings:
     """Every input and output topic renamed for one test."""
     return settings.model_copy(update={"topics": settings.topics.renamed(unique)})
+
+
+def shop_day_in_kafka(settings: Settings, unique: Callable[[str], str]) -> tuple[Settings, Simulation]:
+    """The recorded shop day replayed into topics of the test's own (stamped with its own time),
+    the settings that name them, and what `simulate` decides over the same records."""
+    s = own_topics(settings, unique)
+    records = list(parse_records(shop_day()))
+    sim = simulated(records)
+    ensure_topics(s, topics(s), partitions=2)
+    replay(s, records)
+    return s, sim
 
 
 def simulated(records: Iterable[Any], journeys: list[Journey] | None = None) -> Simulation:

@@ -18,13 +18,8 @@ from typing import Any
 
 import pytest
 
-from connectors.admin import ensure_topics
-from jobs.journey import topics
-from journeyctl.replay import replay
-from journeyctl.sample_data import shop_day
 from journeyctl.settings import REPO, Settings
-from journeys.simulate import parse_records
-from tests.journey_checks import assert_cart_paths, assert_same_decisions, own_topics, read_outputs, simulated
+from tests.journey_checks import assert_cart_paths, assert_same_decisions, read_outputs, shop_day_in_kafka
 
 pytestmark = pytest.mark.e2e
 SCRIPT = REPO / "deploy" / "local" / "cluster.py"
@@ -68,11 +63,7 @@ def _wait_for(c: ModuleType, job_id: str, timeout_s: float = 300) -> str:
 def test_the_journey_job_on_a_standalone_cluster_gives_what_simulate_gives(
     cluster: ModuleType, settings: Settings, unique: Callable[[str], str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    s = own_topics(settings, unique)
-    records = list(parse_records(shop_day()))
-    sim = simulated(records)
-    ensure_topics(s, topics(s), partitions=2)
-    replay(s, records)
+    s, sim = shop_day_in_kafka(settings, unique)
 
     # what a deployment sets: the job reads its settings from JOURNEY_* variables
     for name, value in {

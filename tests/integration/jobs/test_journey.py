@@ -13,14 +13,10 @@ from collections.abc import Callable
 
 import pytest
 
-from connectors.admin import ensure_topics
 from jobs.environment import create_environment
-from jobs.journey import build_pipeline, kafka_connectors, topics
-from journeyctl.replay import replay
-from journeyctl.sample_data import shop_day
+from jobs.journey import build_pipeline, kafka_connectors
 from journeyctl.settings import Settings
-from journeys.simulate import parse_records
-from tests.journey_checks import assert_cart_paths, assert_same_decisions, own_topics, read_outputs, simulated
+from tests.journey_checks import assert_cart_paths, assert_same_decisions, read_outputs, shop_day_in_kafka
 
 pytestmark = pytest.mark.integration
 
@@ -28,12 +24,7 @@ pytestmark = pytest.mark.integration
 def test_the_recorded_shop_day_gives_what_simulate_gives_exactly_once(
     settings: Settings, unique: Callable[[str], str]
 ) -> None:
-    s = own_topics(settings, unique)
-    records = list(parse_records(shop_day()))
-    sim = simulated(records)
-
-    ensure_topics(s, topics(s), partitions=2)
-    replay(s, records)
+    s, sim = shop_day_in_kafka(settings, unique)
     env = create_environment(s)
     sources, sinks = kafka_connectors(s, bounded=True)
     build_pipeline(env, sources, sinks, s)

@@ -21,7 +21,7 @@ import org.apache.flink.api.common.eventtime.WatermarkStrategy;
  * backlog read after a restart) would hold every click back for those hours, since a partition
  * that has seen something never counts as idle. A record that then arrives behind the watermark
  * is late: the job applies it at once and counts it. A partition that has seen nothing goes idle
- * after the timeout, or follows the others once some partition has a clock.
+ * (or follows the others once some partition has a clock) after the longer of the timeout and 30 s.
  *
  * <p>Partitions share their clock through a static map keyed by an id made when the job is
  * built, so every subtask in one task manager shares it; task managers on other machines each
@@ -30,6 +30,9 @@ import org.apache.flink.api.common.eventtime.WatermarkStrategy;
 public final class WallClockWatermarks<T> implements WatermarkGenerator<T> {
   /** source id -> the largest (event time - out-of-orderness - arrival wall time) seen so far. */
   private static final ConcurrentHashMap<String, AtomicLong> OFFSETS = new ConcurrentHashMap<>();
+
+  /** How long a partition that has delivered nothing may take to start before it counts as quiet. */
+  static final long STARTUP_MS = 30_000;
 
   private final long outOfOrdernessMs;
   private final long idleMs;
@@ -59,7 +62,11 @@ public final class WallClockWatermarks<T> implements WatermarkGenerator<T> {
   @Override
   public void onPeriodicEmit(WatermarkOutput output) {
     long now = System.currentTimeMillis();
-    boolean quiet = now - lastArrival > idleMs;
+    // A partition that has delivered nothing yet may just be slow to start (a cold task manager,
+    // a fetch that has not come back): following the others then would make its whole backlog
+    // late, so it waits longer before it counts as quiet.
+    long patience = newest == Long.MIN_VALUE ? Math.max(idleMs, STARTUP_MS) : idleMs;
+    boolean quiet = now - lastArrival > patience;
     long clock = offset;
     if (quiet) {
       clock = Math.max(clock, shared.get());
