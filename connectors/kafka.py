@@ -71,14 +71,14 @@ class KafkaRecordSource:
         watermarks = (
             WatermarkStrategy.no_watermarks()
             if self.journey_time is None
-            else journey_time(*self.journey_time)
+            else journey_time(*self.journey_time, follow=not self.bounded)
         )
         return env.from_source(builder.build(), watermarks, self.name, type_info=BYTES).uid(
             f"source-{self.name}"
         )
 
 
-def journey_time(out_of_orderness_ms: int, idle_ms: int) -> WatermarkStrategy:
+def journey_time(out_of_orderness_ms: int, idle_ms: int, follow: bool = True) -> WatermarkStrategy:
     """Watermarks per partition from the records' Kafka timestamps, which producers set to the
     event's own time (our replay tools do; Debezium and collectors stamp when the change or click
     reached them). They follow those timestamps while records flow and wall-clock time from the
@@ -86,9 +86,15 @@ def journey_time(out_of_orderness_ms: int, idle_ms: int) -> WatermarkStrategy:
     event time and a live wait fires with no new traffic; a partition that has had nothing for
     `idle_ms` never holds the others back. Per partition, a backlog replays in order: no timer
     fires before every partition has passed its time.
+
+    `follow`: a partition quiet for `idle_ms` follows the source's most advanced one, so that a
+    table changed hours ago does not hold an unbounded job's clicks back by hours. A bounded run
+    does without: its partitions finish at their end, and the last watermark fires every wait,
+    so it keeps strict order even when a partition is slow to deliver its first records.
     """
     jvm = get_gateway().jvm
-    return WatermarkStrategy(jvm.io.journeys.flink.WallClockWatermarks.strategy(out_of_orderness_ms, idle_ms))
+    strategy = jvm.io.journeys.flink.WallClockWatermarks.strategy(out_of_orderness_ms, idle_ms, follow)
+    return WatermarkStrategy(strategy)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,8 @@ import org.apache.flink.api.common.eventtime.WatermarkStrategy;
  * follows the most advanced partition of the same source in this JVM rather than holding the job
  * back at its own last event. Without that, a CDC table changed once hours ago (a snapshot, or a
  * backlog read after a restart) would hold every click back for those hours, since a partition
- * that has seen something never counts as idle. A record that then arrives behind the watermark
+ * that has seen something never counts as idle (`follow`; a bounded run does without). A record
+ * that then arrives behind the watermark
  * is late: the job applies it at once and counts it. A partition that has seen nothing goes idle
  * (or follows the others once some partition has a clock) after the longer of the timeout and 30 s.
  *
@@ -36,15 +37,17 @@ public final class WallClockWatermarks<T> implements WatermarkGenerator<T> {
 
   private final long outOfOrdernessMs;
   private final long idleMs;
+  private final boolean follow;
   private final AtomicLong shared;
   private long lastArrival = System.currentTimeMillis();
   private long newest = Long.MIN_VALUE;
   private long offset = Long.MIN_VALUE;
   private long emitted = Long.MIN_VALUE;
 
-  WallClockWatermarks(long outOfOrdernessMs, long idleMs, String sourceId) {
+  WallClockWatermarks(long outOfOrdernessMs, long idleMs, boolean follow, String sourceId) {
     this.outOfOrdernessMs = outOfOrdernessMs;
     this.idleMs = idleMs;
+    this.follow = follow;
     this.shared = OFFSETS.computeIfAbsent(sourceId, id -> new AtomicLong(Long.MIN_VALUE));
   }
 
@@ -68,7 +71,7 @@ public final class WallClockWatermarks<T> implements WatermarkGenerator<T> {
     long patience = newest == Long.MIN_VALUE ? Math.max(idleMs, STARTUP_MS) : idleMs;
     boolean quiet = now - lastArrival > patience;
     long clock = offset;
-    if (quiet) {
+    if (quiet && follow) {
       clock = Math.max(clock, shared.get());
     }
     if (clock == Long.MIN_VALUE) {
@@ -85,10 +88,10 @@ public final class WallClockWatermarks<T> implements WatermarkGenerator<T> {
   }
 
   /** A strategy for PyFlink: `WatermarkStrategy(jvm.io.journeys.flink.WallClockWatermarks.strategy(...))`. */
-  public static <T> WatermarkStrategy<T> strategy(long outOfOrdernessMs, long idleMs) {
+  public static <T> WatermarkStrategy<T> strategy(long outOfOrdernessMs, long idleMs, boolean follow) {
     String sourceId = UUID.randomUUID().toString();
     WatermarkGeneratorSupplier<T> supplier =
-        context -> new WallClockWatermarks<>(outOfOrdernessMs, idleMs, sourceId);
+        context -> new WallClockWatermarks<>(outOfOrdernessMs, idleMs, follow, sourceId);
     // PyFlink adds its own (Python) timestamp assigner; idleness is handled above
     return WatermarkStrategy.forGenerator(supplier);
   }
