@@ -46,7 +46,7 @@ class KafkaRecordSource:
     #: Stop at the offsets that are the latest when the job starts (replays, tests, the demo).
     bounded: bool = False
     #: Journey-time watermarks (see `journey_time`); without, the stream has no event time.
-    journey_time: tuple[int, int] | None = None
+    journey_time: tuple[int, int, int] | None = None
 
     def __call__(self, env: StreamExecutionEnvironment) -> DataStream:
         jvm = get_gateway().jvm
@@ -78,13 +78,16 @@ class KafkaRecordSource:
         )
 
 
-def journey_time(out_of_orderness_ms: int, idle_ms: int, follow: bool = True) -> WatermarkStrategy:
+def journey_time(
+    out_of_orderness_ms: int, idle_ms: int, startup_ms: int, follow: bool = True
+) -> WatermarkStrategy:
     """Watermarks per partition from the records' Kafka timestamps, which producers set to the
     event's own time (our replay tools do; Debezium and collectors stamp when the change or click
     reached them). They follow those timestamps while records flow and wall-clock time from the
     last record when a partition goes quiet (`WallClockWatermarks`, Java), so a replay runs in
     event time and a live wait fires with no new traffic; a partition that has had nothing for
-    `idle_ms` never holds the others back. Per partition, a backlog replays in order: no timer
+    `idle_ms` (`startup_ms` if it has delivered nothing since it was assigned) never holds the
+    others back. Per partition, a backlog replays in order: no timer
     fires before every partition has passed its time.
 
     `follow`: a partition quiet for `idle_ms` follows the source's most advanced one, so that a
@@ -93,7 +96,9 @@ def journey_time(out_of_orderness_ms: int, idle_ms: int, follow: bool = True) ->
     so it keeps strict order even when a partition is slow to deliver its first records.
     """
     jvm = get_gateway().jvm
-    strategy = jvm.io.journeys.flink.WallClockWatermarks.strategy(out_of_orderness_ms, idle_ms, follow)
+    strategy = jvm.io.journeys.flink.WallClockWatermarks.strategy(
+        out_of_orderness_ms, idle_ms, startup_ms, follow
+    )
     return WatermarkStrategy(strategy)
 
 

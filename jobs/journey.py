@@ -57,7 +57,7 @@ def kafka_connectors(settings: Settings, bounded: bool = False) -> tuple[Journey
         tuple(settings.topics.inputs()),
         "inputs",
         bounded=bounded,
-        journey_time=(j.out_of_orderness_ms, j.idle_ms),
+        journey_time=(j.out_of_orderness_ms, j.idle_ms, j.startup_ms),
     )
     return JourneySources(inputs), JourneySinks(outputs, dead_letters)
 

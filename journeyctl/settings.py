@@ -176,8 +176,12 @@ class JourneySettings(BaseModel):
     definitions: str = ""
     #: how far out of order events may arrive before they count as late (they are still applied)
     out_of_orderness_ms: int = 2_000
-    #: a decode subtask that has seen nothing for this long stops holding journey time back
+    #: a partition that has delivered nothing for this long stops holding journey time back (and,
+    #: in an unbounded job, follows the partitions that have)
     idle_ms: int = 5_000
+    #: the same for a partition that has delivered nothing since it was assigned: a cold start's
+    #: first fetch may take seconds, and following the others too soon makes its backlog late
+    startup_ms: int = 30_000
     #: customer state nobody wrote for this long is dropped (above the longest memory, 180 days)
     state_ttl_days: int = 200
     #: a SKU's or category's state nobody wrote for this long is dropped
@@ -187,7 +191,9 @@ class JourneySettings(BaseModel):
     #: in-stock SKUs of the same category sent along when a SKU sells out
     alternatives: int = 10
 
-    @field_validator("out_of_orderness_ms", "idle_ms", "state_ttl_days", "catalog_ttl_days", "alternatives")
+    @field_validator(
+        "out_of_orderness_ms", "idle_ms", "startup_ms", "state_ttl_days", "catalog_ttl_days", "alternatives"
+    )
     @classmethod
     def _positive(cls, v: int) -> int:
         if v <= 0:
@@ -215,6 +221,23 @@ class Settings(BaseSettings):
 
     def resolved_jars(self) -> list[str]:
         return self.flink.jars or local_stack_jars()
+
+    def environment(self) -> dict[str, str]:
+        """These settings as `JOURNEY_*` variables that `Settings()` reads back to the same values:
+        a job submitted with `flink run` is built by a client process of Flink's, which gets its
+        settings only through the environment. One JSON value per section; secrets in clear."""
+        env: dict[str, str] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, BaseModel):
+                data = value.model_dump(mode="json")
+                for field, v in value:
+                    if isinstance(v, SecretStr):
+                        data[field] = v.get_secret_value()
+                env[f"JOURNEY_{name.upper()}"] = json.dumps(data)
+            else:
+                env[f"JOURNEY_{name.upper()}"] = str(value)
+        return env
 
 
 @cache

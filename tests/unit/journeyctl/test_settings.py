@@ -57,3 +57,22 @@ def test_registry_basic_auth(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_unknown_top_level_keys_are_refused() -> None:
     with pytest.raises(ValidationError):
         Settings(kafak={"bootstrap_servers": "x"})  # type: ignore[call-arg]
+
+
+def test_settings_travel_through_the_environment_unchanged(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JOURNEY_KAFKA__SASL_PASSWORD", "s3cret")
+    base = Settings()
+    s = base.model_copy(
+        update={
+            "topics": base.topics.renamed(lambda t: f"{t}-run-7"),
+            "flink": base.flink.model_copy(update={"parallelism": 3, "extra": {"rest.port": "8099"}}),
+            "journeys": base.journeys.model_copy(update={"startup_ms": 12_345}),
+            "consumer_group": "group-7",
+        }
+    )
+    monkeypatch.delenv("JOURNEY_KAFKA__SASL_PASSWORD")
+    for name, value in s.environment().items():
+        monkeypatch.setenv(name, value)
+    back = Settings()
+    assert back == s
+    assert back.kafka.sasl_password is not None and back.kafka.sasl_password.get_secret_value() == "s3cret"

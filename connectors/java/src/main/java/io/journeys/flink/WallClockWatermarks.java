@@ -21,8 +21,10 @@ import org.apache.flink.api.common.eventtime.WatermarkStrategy;
  * backlog read after a restart) would hold every click back for those hours, since a partition
  * that has seen something never counts as idle (`follow`; a bounded run does without). A record
  * that then arrives behind the watermark
- * is late: the job applies it at once and counts it. A partition that has seen nothing goes idle
- * (or follows the others once some partition has a clock) after the longer of the timeout and 30 s.
+ * is late: the job applies it at once and counts it. A partition that has seen nothing since it was
+ * assigned goes idle (or follows the others once some partition has a clock) after the longer of
+ * the timeout and the start-up patience (Flink's source operator makes each split's generator when
+ * the split is assigned, so a partition slow to fetch holds journey time back meanwhile).
  *
  * <p>Partitions share their clock through a static map keyed by an id made when the job is
  * built, so every subtask in one task manager shares it; task managers on other machines each
@@ -32,11 +34,9 @@ public final class WallClockWatermarks<T> implements WatermarkGenerator<T> {
   /** source id -> the largest (event time - out-of-orderness - arrival wall time) seen so far. */
   private static final ConcurrentHashMap<String, AtomicLong> OFFSETS = new ConcurrentHashMap<>();
 
-  /** How long a partition that has delivered nothing may take to start before it counts as quiet. */
-  static final long STARTUP_MS = 30_000;
-
   private final long outOfOrdernessMs;
   private final long idleMs;
+  private final long startupMs;
   private final boolean follow;
   private final AtomicLong shared;
   private long lastArrival = System.currentTimeMillis();
@@ -44,9 +44,11 @@ public final class WallClockWatermarks<T> implements WatermarkGenerator<T> {
   private long offset = Long.MIN_VALUE;
   private long emitted = Long.MIN_VALUE;
 
-  WallClockWatermarks(long outOfOrdernessMs, long idleMs, boolean follow, String sourceId) {
+  WallClockWatermarks(
+      long outOfOrdernessMs, long idleMs, long startupMs, boolean follow, String sourceId) {
     this.outOfOrdernessMs = outOfOrdernessMs;
     this.idleMs = idleMs;
+    this.startupMs = startupMs;
     this.follow = follow;
     this.shared = OFFSETS.computeIfAbsent(sourceId, id -> new AtomicLong(Long.MIN_VALUE));
   }
@@ -68,7 +70,7 @@ public final class WallClockWatermarks<T> implements WatermarkGenerator<T> {
     // A partition that has delivered nothing yet may just be slow to start (a cold task manager,
     // a fetch that has not come back): following the others then would make its whole backlog
     // late, so it waits longer before it counts as quiet.
-    long patience = newest == Long.MIN_VALUE ? Math.max(idleMs, STARTUP_MS) : idleMs;
+    long patience = newest == Long.MIN_VALUE ? Math.max(idleMs, startupMs) : idleMs;
     boolean quiet = now - lastArrival > patience;
     long clock = offset;
     if (quiet && follow) {
@@ -88,10 +90,11 @@ public final class WallClockWatermarks<T> implements WatermarkGenerator<T> {
   }
 
   /** A strategy for PyFlink: `WatermarkStrategy(jvm.io.journeys.flink.WallClockWatermarks.strategy(...))`. */
-  public static <T> WatermarkStrategy<T> strategy(long outOfOrdernessMs, long idleMs, boolean follow) {
+  public static <T> WatermarkStrategy<T> strategy(
+      long outOfOrdernessMs, long idleMs, long startupMs, boolean follow) {
     String sourceId = UUID.randomUUID().toString();
     WatermarkGeneratorSupplier<T> supplier =
-        context -> new WallClockWatermarks<>(outOfOrdernessMs, idleMs, follow, sourceId);
+        context -> new WallClockWatermarks<>(outOfOrdernessMs, idleMs, startupMs, follow, sourceId);
     // PyFlink adds its own (Python) timestamp assigner; idleness is handled above
     return WatermarkStrategy.forGenerator(supplier);
   }
