@@ -1010,7 +1010,11 @@ def _connect_configure() -> bool:
             "apicurio-registry-distro-connect-converter there, or leave JOURNEY_CDC_FORMAT unset."
         )
     for system in SOURCES:
-        status, body = _http("PUT", f"/connectors/{connector_name(system)}/config", connector_config(system))
+        name, conf = connector_name(system), connector_config(system)
+        status, body = _http("GET", f"/connectors/{name}/config")
+        if status == 200 and body == {**conf, "name": name}:
+            continue  # a PUT of the same config would still restart the connector
+        status, body = _http("PUT", f"/connectors/{name}/config", conf)
         if status in (409, 0) or status >= 500:
             return False  # the worker is still joining its group: tried again
         if status not in (200, 201):
