@@ -30,7 +30,7 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 setup: $(VENV)/.installed ## Create .venv from requirements.lock and fetch the pinned jars (cached)
 	@$(STACK) fetch
 
-stack-up: setup ## Start Kafka (KRaft) and the schema registry on 127.0.0.1; logs in .stack/logs/
+stack-up: setup ## Start Kafka (KRaft), the schema registry, PostgreSQL and Kafka Connect (Debezium) on 127.0.0.1
 	@$(STACK) up
 
 stack-down: ## Stop the processes stack-up started (and nothing else)

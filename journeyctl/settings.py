@@ -2,7 +2,8 @@
 
 Environment variables use the prefix ``JOURNEY_`` and ``__`` between levels, for example
 ``JOURNEY_KAFKA__BOOTSTRAP_SERVERS=broker:9092`` or ``JOURNEY_FLINK__PARALLELISM=4``.
-The defaults point at the local stack that ``make stack-up`` starts.
+The defaults point at the local stack that ``make stack-up`` starts, on the ports it reads
+(``KAFKA_PORT``, ``REGISTRY_PORT``, ``POSTGRES_PORT``, ``CONNECT_PORT``; deploy/local/stack.py).
 """
 
 from __future__ import annotations
@@ -26,6 +27,11 @@ REPO = Path(__file__).resolve().parent.parent
 STACK_SCRIPT = REPO / "deploy" / "local" / "stack.py"
 
 
+def _local_port(var: str, default: int) -> int:
+    """A port of the local stack: the variable stack.py reads, so both move together."""
+    return int(os.environ.get(var) or default)
+
+
 class DeliveryMode(StrEnum):
     #: Kafka transactions committed on checkpoints; consumers read with read_committed.
     EXACTLY_ONCE = "exactly-once"
@@ -34,7 +40,7 @@ class DeliveryMode(StrEnum):
 
 
 class KafkaSettings(BaseModel):
-    bootstrap_servers: str = "127.0.0.1:9092"
+    bootstrap_servers: str = Field(default_factory=lambda: f"127.0.0.1:{_local_port('KAFKA_PORT', 9092)}")
     #: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL
     security_protocol: str = "PLAINTEXT"
     sasl_mechanism: str | None = None
@@ -86,7 +92,9 @@ class KafkaSettings(BaseModel):
 
 class RegistrySettings(BaseModel):
     #: Confluent-compatible API; Apicurio serves it under /apis/ccompat/v7.
-    url: str = "http://127.0.0.1:8081/apis/ccompat/v7"
+    url: str = Field(
+        default_factory=lambda: f"http://127.0.0.1:{_local_port('REGISTRY_PORT', 8081)}/apis/ccompat/v7"
+    )
     basic_auth_user: str | None = None
     basic_auth_password: SecretStr | None = None
 
@@ -125,6 +133,24 @@ class SinkSettings(BaseModel):
     transactional_id_prefix: str = "journey-engine"
     #: Below the broker's transaction.max.timeout.ms (15 min by default) or the job fails at start.
     transaction_timeout_ms: int = 600_000
+
+
+class SourceSettings(BaseModel):
+    """The operational databases (one per source system, CONTRACTS.md) and the Connect worker
+    that captures them."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default_factory=lambda: _local_port("POSTGRES_PORT", 5433))
+    user: str = Field(default_factory=lambda: os.environ.get("POSTGRES_USER") or "journey")
+    password: SecretStr = Field(
+        default_factory=lambda: SecretStr(os.environ.get("POSTGRES_PASSWORD") or "journey")
+    )
+    connect_url: str = Field(default_factory=lambda: f"http://127.0.0.1:{_local_port('CONNECT_PORT', 8083)}")
+
+    def dsn(self, system: str) -> str:
+        """libpq connection string of one source system's database (`crm`, `orders`, ...)."""
+        pw = self.password.get_secret_value()
+        return f"host={self.host} port={self.port} user={self.user} password={pw} dbname={system}"
 
 
 class TopicSettings(BaseModel):
@@ -217,6 +243,7 @@ class Settings(BaseSettings):
     decode: DecodeSettings = Field(default_factory=DecodeSettings)
     relay: RelayTopics = Field(default_factory=RelayTopics)
     journeys: JourneySettings = Field(default_factory=JourneySettings)
+    sources: SourceSettings = Field(default_factory=SourceSettings)
     consumer_group: str = "journey-engine"
 
     def resolved_jars(self) -> list[str]:

@@ -6,14 +6,23 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from journeyctl.settings import Settings
-from tests.stack import StackAddresses, test_stack
+from tests.stack import StackAddresses, stack_module, test_stack, wait_for_connectors
 
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[StackAddresses]:
-    """Kafka and the schema registry, started once per test session (or reused if running)."""
+    """Kafka, the schema registry, the source databases and their CDC, started once per test
+    session (or reused if running)."""
     with test_stack() as addresses:
         yield addresses
+
+
+@pytest.fixture(scope="session")
+def cdc(stack: StackAddresses) -> StackAddresses:
+    """The stack with every source database captured: each system's connector RUNNING."""
+    local = stack_module()
+    wait_for_connectors(stack.connect_url, [local.connector_name(s) for s in local.SOURCES])
+    return stack
 
 
 @pytest.fixture
@@ -24,6 +33,13 @@ def settings(stack: StackAddresses, tmp_path_factory: pytest.TempPathFactory) ->
         update={
             "kafka": base.kafka.model_copy(update={"bootstrap_servers": stack.bootstrap_servers}),
             "registry": base.registry.model_copy(update={"url": stack.registry_url}),
+            "sources": base.sources.model_copy(
+                update={
+                    "host": stack.postgres_host,
+                    "port": stack.postgres_port,
+                    "connect_url": stack.connect_url,
+                }
+            ),
             "flink": base.flink.model_copy(
                 update={"parallelism": 2, "checkpoint_dir": str(tmp_path_factory.mktemp("checkpoints"))}
             ),

@@ -13,7 +13,8 @@ Paths (override with environment variables):
     JOURNEY_CACHE       downloads, outside the checkout  (~/.cache/journey-engine)
     JOURNEY_STACK_HOME  data, pid files and logs         (<repo>/.stack, git-ignored)
 Ports: KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (9093), REGISTRY_PORT (8081),
-REGISTRY_MANAGEMENT_PORT (9001).
+REGISTRY_MANAGEMENT_PORT (9001), POSTGRES_PORT (5433), CONNECT_PORT (8083).
+CDC: POSTGRES_USER / POSTGRES_PASSWORD (journey / journey), JOURNEY_CDC_FORMAT (json, or avro).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import contextlib
 import hashlib
 import json
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -55,6 +57,7 @@ def _pom_property(name: str) -> str:
 KAFKA_VERSION = _pom_property("kafka.version")
 APICURIO_VERSION = _pom_property("apicurio.version")
 FLINK_KAFKA_VERSION = _pom_property("flink.kafka.connector.version")
+DEBEZIUM_VERSION = _pom_property("debezium.version")
 
 CACHE = Path(os.environ.get("JOURNEY_CACHE") or Path.home() / ".cache" / "journey-engine").resolve()
 STACK_HOME = Path(os.environ.get("JOURNEY_STACK_HOME") or REPO / ".stack").resolve()
@@ -65,11 +68,24 @@ KAFKA_PORT = int(os.environ.get("KAFKA_PORT", "9092"))
 KAFKA_CONTROLLER_PORT = int(os.environ.get("KAFKA_CONTROLLER_PORT", "9093"))
 REGISTRY_PORT = int(os.environ.get("REGISTRY_PORT", "8081"))
 REGISTRY_MANAGEMENT_PORT = int(os.environ.get("REGISTRY_MANAGEMENT_PORT", "9001"))
+# 5433, not 5432: a machine's own PostgreSQL (Debian starts one on install) keeps 5432.
+POSTGRES_PORT = int(os.environ.get("POSTGRES_PORT", "5433"))
+CONNECT_PORT = int(os.environ.get("CONNECT_PORT", "8083"))
+POSTGRES_USER = os.environ.get("POSTGRES_USER", "journey")
+POSTGRES_PASSWORD = os.environ.get("POSTGRES_PASSWORD", "journey")
+CDC_FORMAT = os.environ.get("JOURNEY_CDC_FORMAT", "json")
 
 KAFKA_LIBS = CACHE / f"kafka-{KAFKA_VERSION}" / "libs"
 APICURIO_HOME = CACHE / f"apicurio-registry-{APICURIO_VERSION}"
 APICURIO_TARBALL = CACHE / "downloads" / f"apicurio-registry-app-{APICURIO_VERSION}-all.tar.gz"
 FLINK_JARS = CACHE / "flink-jars"
+DEBEZIUM_TARBALL = CACHE / "downloads" / f"debezium-connector-postgres-{DEBEZIUM_VERSION}-plugin.tar.gz"
+# Connect's plugin.path: one folder per plugin, each loaded in a class loader of its own.
+CONNECT_PLUGINS = CACHE / f"connect-plugins-{DEBEZIUM_VERSION}"
+DEBEZIUM_PLUGIN = CONNECT_PLUGINS / "debezium-connector-postgres"
+# Apicurio's Avro converter for Connect: not fetched (Maven Central as reached here serves none),
+# used if someone puts it here (docs/cdc.md).
+AVRO_CONVERTER_PLUGIN = CONNECT_PLUGINS / "apicurio-registry-converter"
 FETCH_STAMP = CACHE / ".fetched"
 HELPER_DIR = REPO / "connectors" / "java"
 HELPER_JAR = HELPER_DIR / "target" / "journey-flink-connectors.jar"
@@ -108,8 +124,7 @@ def _locked() -> dict[str, str]:
 
 def _cached_files() -> list[Path]:
     files = sorted(KAFKA_LIBS.glob("*.jar")) + sorted(FLINK_JARS.glob("*.jar"))
-    if APICURIO_TARBALL.exists():
-        files.append(APICURIO_TARBALL)
+    files += [t for t in (APICURIO_TARBALL, DEBEZIUM_TARBALL) if t.exists()]
     return files
 
 
@@ -179,6 +194,17 @@ def fetch(relock: bool = False) -> None:
         with tarfile.open(APICURIO_TARBALL) as tf:
             tf.extractall(tmp, filter="data")
         tmp.rename(APICURIO_HOME)
+    if not (DEBEZIUM_PLUGIN / f"debezium-connector-postgres-{DEBEZIUM_VERSION}.jar").exists():
+        say(f"unpacking the Debezium Postgres connector {DEBEZIUM_VERSION}")
+        tmp = CONNECT_PLUGINS.with_suffix(".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        with tarfile.open(DEBEZIUM_TARBALL) as tf:
+            tf.extractall(tmp, filter="data")  # one top folder: debezium-connector-postgres/
+        DEBEZIUM_PLUGIN.parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(DEBEZIUM_PLUGIN, ignore_errors=True)
+        (tmp / "debezium-connector-postgres").rename(DEBEZIUM_PLUGIN)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def build_helpers() -> None:
@@ -272,6 +298,13 @@ class Service:
     prepare: Callable[[], None] = lambda: None
     env: Callable[[], dict[str, str]] = field(default=lambda: {})
     timeout_s: float = 90.0
+    #: the process answers well enough to be configured (default: `ready`)
+    answers: Callable[[], bool] | None = None
+    #: run once it answers, on every `up` (idempotent); True when done, False to be retried
+    configure: Callable[[], bool] | None = None
+    #: run the process as this user (a PostgreSQL server refuses to run as root)
+    user: Callable[[], str | None] = field(default=lambda: None)
+    stop_signal: int = signal.SIGTERM
 
     @property
     def pidfile(self) -> Path:
@@ -282,25 +315,34 @@ class Service:
         return LOGS / f"{self.name}.log"
 
     @property
-    def marker(self) -> str:
+    def tag(self) -> str:
         # Every process we start carries this on its command line, so `down` can tell
         # our processes from a stranger that reused the pid.
-        return f"-Djourney.stack={STACK_HOME}/{self.name}"
+        return f"journey.stack={STACK_HOME}/{self.name}"
+
+    @property
+    def marker(self) -> str:
+        """The tag as a JVM system property."""
+        return f"-D{self.tag}"
 
     def pid(self) -> int | None:
         try:
             pid = int(self.pidfile.read_text().strip())
         except (OSError, ValueError):
             return None
-        if _alive(pid) and self.marker in _cmdline(pid):
+        if _alive(pid) and self.tag in _cmdline(pid):
             return pid
         return None
 
     def up(self) -> None:
         pid = self.pid()
         if pid is not None:
-            if self.ready():
+            if self.configure is None and self.ready():
                 say(f"{self.name}: already running (pid {pid})")
+                return
+            if self.configure is not None and self.answers_now():
+                say(f"{self.name}: already running (pid {pid}); checking its configuration")
+                self._wait(pid)
                 return
             say(f"{self.name}: running (pid {pid}) but not answering yet; waiting")
             self._wait(pid)
@@ -315,6 +357,11 @@ class Service:
         LOGS.mkdir(parents=True, exist_ok=True)
         RUN.mkdir(parents=True, exist_ok=True)
         cmd = self.command()
+        user = self.user()
+        ids: dict[str, object] = {}
+        if user is not None:
+            pw = pwd.getpwnam(user)
+            ids = {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": []}
         say(f"{self.name}: starting, log in {self.log}")
         with self.log.open("ab") as logf:
             logf.write(f"\n==== {time.strftime('%Y-%m-%dT%H:%M:%S')} {' '.join(cmd)}\n".encode())
@@ -327,13 +374,18 @@ class Service:
                 cwd=STACK_HOME,
                 env={**os.environ, **self.env()},
                 start_new_session=True,
+                **ids,  # type: ignore[arg-type]
             )
         self.pidfile.write_text(f"{proc.pid}\n")
         self._wait(proc.pid)
 
+    def answers_now(self) -> bool:
+        return (self.answers or self.ready)()
+
     def _wait(self, pid: int) -> None:
         deadline = time.monotonic() + self.timeout_s
         started = time.monotonic()
+        configured = self.configure is None
         while time.monotonic() < deadline:
             if not _alive(pid):
                 tail = self.log.read_text(errors="replace").splitlines()[-15:] if self.log.exists() else []
@@ -341,10 +393,12 @@ class Service:
                     f"{self.name}: the process exited during start-up. Last lines of {self.log}:\n  "
                     + "\n  ".join(tail)
                 )
-            if self.ready():
+            if not configured and self.answers_now():
+                configured = self.configure()  # type: ignore[misc]
+            if configured and self.ready():
                 say(f"{self.name}: ready in {time.monotonic() - started:.1f} s (pid {pid})")
                 return
-            time.sleep(0.5)
+            time.sleep(0.25)
         fail(f"{self.name}: not answering after {self.timeout_s:.0f} s; see {self.log}")
 
     def down(self) -> None:
@@ -355,7 +409,7 @@ class Service:
             return
         say(f"{self.name}: stopping pid {pid}")
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGTERM)
+            os.killpg(pid, self.stop_signal)
         deadline = time.monotonic() + 30
         while _alive(pid) and time.monotonic() < deadline:
             time.sleep(0.3)
@@ -563,6 +617,432 @@ def _registry_ready() -> bool:
         return False
 
 
+# --------------------------------------------------------------------------- postgres
+
+#: source system (= database = Debezium topic.prefix) -> captured tables, as in CONTRACTS.md
+SOURCES: dict[str, tuple[str, ...]] = {
+    "inventory": ("products", "stores", "stock_levels"),
+    "orders": ("orders", "shipments"),
+    "crm": ("customers", "consents"),
+    "support": ("tickets",),
+    "onboarding": ("applications",),
+}
+SQL_DIR = REPO / "deploy" / "sql"
+PG_LINK = STACK_HOME / "postgres"
+
+
+def pg_bindir() -> Path:
+    """PostgreSQL's server binaries: `pg_config --bindir`, else the newest /usr/lib/postgresql/*/bin."""
+    candidates: list[Path] = []
+    if shutil.which("pg_config"):
+        r = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True)
+        if r.returncode == 0:
+            candidates.append(Path(r.stdout.strip()))
+    candidates += sorted(
+        Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name), reverse=True
+    )
+    for c in candidates:
+        if (c / "postgres").exists() and (c / "initdb").exists():
+            return c
+    fail("PostgreSQL is not installed: run `apt-get install -y postgresql`, then try again.")
+
+
+def _pg_os_user() -> str | None:
+    """The user the server runs as: ourselves, or, as root, an unprivileged one (postgres refuses root)."""
+    if os.geteuid() != 0:
+        return None
+    name = os.environ.get("POSTGRES_OS_USER", "postgres")
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        say(f"postgres: creating the system user {name!r} to run the server as")
+        r = subprocess.run(
+            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
+            capture_output=True,
+            text=True,
+        )
+        if r.returncode != 0:
+            fail(f"postgres: could not create user {name!r}: {r.stderr.strip()}")
+    return name
+
+
+def pg_data() -> Path:
+    return PG_LINK.resolve() if PG_LINK.is_symlink() else PG_LINK
+
+
+def _reachable_by(user: str, path: Path) -> bool:
+    return subprocess.run(["test", "-x", str(path)], user=user, capture_output=True).returncode == 0
+
+
+def _pg_prepare() -> None:
+    bindir = pg_bindir()
+    user = _pg_os_user()
+    STACK_HOME.mkdir(parents=True, exist_ok=True)
+    if user is not None and not PG_LINK.exists() and not _reachable_by(user, STACK_HOME):
+        # e.g. a checkout under /root (mode 700): the server's user cannot reach the data dir
+        # there, so it lives in a folder of its own and the stack home points at it.
+        digest = hashlib.sha256(str(STACK_HOME).encode()).hexdigest()[:12]
+        elsewhere = Path("/var/tmp") / f"journey-engine-{digest}" / "postgres"
+        say(f"postgres: {user} cannot reach {STACK_HOME}; data in {elsewhere} ({PG_LINK} links to it)")
+        elsewhere.mkdir(parents=True, exist_ok=True)
+        PG_LINK.symlink_to(elsewhere)
+    data = pg_data()
+    if (data / "PG_VERSION").exists():
+        return
+    data.mkdir(parents=True, exist_ok=True)
+    data.chmod(0o700)
+    if user is not None:
+        pw = pwd.getpwnam(user)
+        os.chown(data, pw.pw_uid, pw.pw_gid)
+    say(f"postgres: initdb in {data}")
+    pwfile = RUN / "postgres.pw"
+    RUN.mkdir(parents=True, exist_ok=True)
+    pwfile.write_text(POSTGRES_PASSWORD + "\n")
+    pwfile.chmod(0o644)  # a local-only password, read by initdb as the server's user
+    r = subprocess.run(
+        [
+            str(bindir / "initdb"),
+            "-D",
+            str(data),
+            "-U",
+            POSTGRES_USER,
+            f"--pwfile={pwfile}",
+            "--auth-host=scram-sha-256",
+            "--auth-local=peer",
+            "-E",
+            "UTF8",
+            "--no-locale",
+            "--no-instructions",
+        ],
+        capture_output=True,
+        text=True,
+        user=user,
+        cwd="/",
+    )
+    pwfile.unlink(missing_ok=True)
+    if r.returncode != 0:
+        shutil.rmtree(data, ignore_errors=True)
+        fail(f"postgres: initdb failed:\n{r.stdout}{r.stderr}")
+
+
+def _pg_command() -> list[str]:
+    settings = {
+        "port": POSTGRES_PORT,
+        "listen_addresses": "127.0.0.1",
+        # TCP only: the default socket folder (/var/run/postgresql) belongs to the packaged server
+        "unix_socket_directories": "",
+        "wal_level": "logical",
+        # one slot and one WAL sender per connector (5), with room for a test's own connector
+        # and for pg_basebackup/psql replication sessions
+        "max_replication_slots": 12,
+        "max_wal_senders": 12,
+        # a connector that is gone must not fill the disk with WAL its slot holds back
+        "max_slot_wal_keep_size": "2GB",
+        "shared_buffers": "128MB",
+        "log_min_messages": "warning",
+        "log_connections": "off",
+    }
+    cmd = [str(pg_bindir() / "postgres"), "-D", str(pg_data()), "-c", SERVICES["postgres"].tag]
+    for k, v in settings.items():
+        cmd += ["-c", f"{k}={v}"]
+    return cmd
+
+
+def postgres_dsn(dbname: str = "postgres") -> str:
+    return f"postgresql://{POSTGRES_USER}:{POSTGRES_PASSWORD}@127.0.0.1:{POSTGRES_PORT}/{dbname}"
+
+
+def psql(dbname: str, sql: str, *, single_transaction: bool = False) -> subprocess.CompletedProcess[str]:
+    """Run SQL (from stdin) as the stack's superuser over TCP; rows come back tab-separated."""
+    cmd = [str(pg_bindir() / "psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"]
+    if single_transaction:
+        cmd.append("-1")
+    cmd += ["-d", f"host=127.0.0.1 port={POSTGRES_PORT} user={POSTGRES_USER} dbname={dbname}", "-f", "-"]
+    return subprocess.run(
+        cmd,
+        input=sql,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PGPASSWORD": POSTGRES_PASSWORD, "PGCONNECT_TIMEOUT": "2"},
+    )
+
+
+def _pg_answers() -> bool:
+    if not _port_open(POSTGRES_PORT):
+        return False
+    return psql("postgres", "SELECT 1").returncode == 0
+
+
+def _pg_ready() -> bool:
+    if not _port_open(POSTGRES_PORT):
+        return False
+    names = ",".join(f"'{s}'" for s in SOURCES)
+    r = psql("postgres", f"SELECT count(*) FROM pg_database WHERE datname IN ({names})")
+    return r.returncode == 0 and r.stdout.strip() == str(len(SOURCES))
+
+
+def migrations(system: str) -> list[tuple[int, str, Path]]:
+    """(version, name, file) of deploy/sql/<system>/V<n>__<name>.sql, in version order."""
+    out = []
+    for f in (SQL_DIR / system).glob("V*__*.sql"):
+        m = re.fullmatch(r"V(\d+)__(.+)\.sql", f.name)
+        if m is None:
+            fail(f"{f}: migration files are named V<number>__<name>.sql")
+        out.append((int(m.group(1)), m.group(2), f))
+    out.sort()
+    if len({v for v, _, _ in out}) != len(out):
+        fail(f"{SQL_DIR / system}: two files share a version number")
+    return out
+
+
+def _pg_configure() -> bool:
+    """Create the databases and apply the SQL files not applied yet, each in one transaction."""
+    for system in SOURCES:
+        r = psql("postgres", f"SELECT 1 FROM pg_database WHERE datname = '{system}'")
+        if r.returncode != 0:
+            return False  # still starting up; tried again
+        if r.stdout.strip() != "1":
+            say(f"postgres: creating database {system}")
+            r = psql("postgres", f"CREATE DATABASE {system}")
+            if r.returncode != 0:
+                fail(f"postgres: CREATE DATABASE {system} failed: {r.stderr.strip()}")
+        # outside `public`, so that no connector captures it
+        r = psql(
+            system,
+            "CREATE SCHEMA IF NOT EXISTS stack;"
+            "CREATE TABLE IF NOT EXISTS stack.schema_version (version integer PRIMARY KEY,"
+            " name text NOT NULL, sha256 text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now());"
+            "SELECT version, sha256 FROM stack.schema_version;",
+        )
+        if r.returncode != 0:
+            fail(f"postgres: reading {system}'s schema versions failed: {r.stderr.strip()}")
+        applied = dict(line.split("|") for line in r.stdout.split())
+        for version, name, path in migrations(system):
+            sql = path.read_text()
+            digest = hashlib.sha256(sql.encode()).hexdigest()
+            if str(version) in applied:
+                if applied[str(version)] != digest:
+                    fail(
+                        f"{path.relative_to(REPO)} changed after it was applied to {system}; "
+                        f"add V{version + 1}__... instead (or `make clean` to start afresh)"
+                    )
+                continue
+            say(f"postgres: {system}: applying {path.name}")
+            r = psql(
+                system,
+                f"{sql}\n;INSERT INTO stack.schema_version (version, name, sha256)"
+                f" VALUES ({version}, '{name}', '{digest}');",
+                single_transaction=True,
+            )
+            if r.returncode != 0:
+                fail(f"postgres: {path.relative_to(REPO)} failed on {system}:\n{r.stderr.strip()}")
+    return True
+
+
+# --------------------------------------------------------------------------- connect
+
+CONNECT_CONF = STACK_HOME / "conf" / "connect"
+CONNECT_GROUP = "journey-connect"
+
+
+def connect_url() -> str:
+    return f"http://127.0.0.1:{CONNECT_PORT}"
+
+
+def _connect_prepare() -> None:
+    if not (DEBEZIUM_PLUGIN / f"debezium-connector-postgres-{DEBEZIUM_VERSION}.jar").exists():
+        fail(f"the Debezium connector is not in {DEBEZIUM_PLUGIN}: run `make setup` (or stack.py fetch).")
+    CONNECT_CONF.mkdir(parents=True, exist_ok=True)
+    (CONNECT_CONF / "worker.properties").write_text(f"""# written by stack.py: a distributed worker
+bootstrap.servers=127.0.0.1:{KAFKA_PORT}
+group.id={CONNECT_GROUP}
+listeners=http://127.0.0.1:{CONNECT_PORT}
+rest.advertised.host.name=127.0.0.1
+rest.advertised.port={CONNECT_PORT}
+# Connector configs, source offsets and status live in Kafka, so a restarted worker resumes
+# where the last one left off.
+config.storage.topic={CONNECT_GROUP}-configs
+offset.storage.topic={CONNECT_GROUP}-offsets
+status.storage.topic={CONNECT_GROUP}-status
+config.storage.replication.factor=1
+offset.storage.replication.factor=1
+status.storage.replication.factor=1
+offset.storage.partitions=5
+status.storage.partitions=1
+# Records and their source offsets are written in one Kafka transaction (KIP-618): a worker
+# that dies between the two leaves an aborted transaction that read_committed readers skip,
+# instead of records that are sent again after the restart.
+exactly.once.source.support=enabled
+key.converter=org.apache.kafka.connect.json.JsonConverter
+value.converter=org.apache.kafka.connect.json.JsonConverter
+key.converter.schemas.enable=false
+value.converter.schemas.enable=false
+plugin.path={CONNECT_PLUGINS}
+# every plugin here ships its ServiceLoader manifests: no class-path scan, a faster start
+plugin.discovery=service_load
+# A worker that died without leaving is noticed after the session timeout; its tasks are then
+# given out at once instead of after the default 5 min grace for a worker that may come back.
+scheduled.rebalance.max.delay.ms=0
+session.timeout.ms=6000
+heartbeat.interval.ms=2000
+offset.flush.interval.ms=1000
+""")
+    (CONNECT_CONF / "log4j2.yaml").write_text("""Configuration:
+  Appenders:
+    Console:
+      name: STDOUT
+      PatternLayout:
+        pattern: "[%d] %p %m (%c)%n"
+  Loggers:
+    Root:
+      level: INFO
+      AppenderRef:
+        - ref: STDOUT
+    Logger:
+      - name: org.apache.kafka.clients
+        level: WARN
+      - name: org.apache.kafka.common.config.AbstractConfig
+        level: WARN
+      - name: org.apache.kafka.connect.runtime.isolation
+        level: WARN
+      - name: org.reflections
+        level: ERROR
+      # a WARN per built-in type per connector start ("already mapped"): noise
+      - name: io.debezium.connector.postgresql.TypeRegistry
+        level: ERROR
+""")
+
+
+def _connect_command() -> list[str]:
+    return [
+        str(find_java(17)),
+        "-Xmx512m",
+        SERVICES["connect"].marker,
+        "-cp",
+        str(KAFKA_LIBS / "*"),
+        f"-Dlog4j2.configurationFile={CONNECT_CONF / 'log4j2.yaml'}",
+        "org.apache.kafka.connect.cli.ConnectDistributed",
+        str(CONNECT_CONF / "worker.properties"),
+    ]
+
+
+def connector_name(system: str) -> str:
+    return f"{system}-cdc"
+
+
+def connector_config(
+    system: str,
+    *,
+    topic_prefix: str | None = None,
+    slot: str | None = None,
+    fmt: str | None = None,
+    pg_host: str = "127.0.0.1",
+    pg_port: int | None = None,
+) -> dict[str, str]:
+    """One Debezium Postgres connector for one source database (CONTRACTS.md's topics)."""
+    tables = SOURCES[system]
+    conf = {
+        "connector.class": "io.debezium.connector.postgresql.PostgresConnector",
+        "tasks.max": "1",
+        "database.hostname": pg_host,
+        "database.port": str(pg_port or POSTGRES_PORT),
+        "database.user": POSTGRES_USER,
+        "database.password": POSTGRES_PASSWORD,
+        "database.dbname": system,
+        # the topic is <topic.prefix>.<schema>.<table>: inventory.public.products
+        "topic.prefix": topic_prefix or system,
+        "plugin.name": "pgoutput",
+        # slots are per server, not per database: each connector needs its own name
+        "slot.name": slot or f"journey_{system}",
+        "publication.name": slot or f"journey_{system}",
+        "publication.autocreate.mode": "filtered",
+        "table.include.list": ",".join(f"public.{t}" for t in tables),
+        "decimal.handling.mode": "string",
+        "tombstones.on.delete": "true",
+        "exactly.once.support": "required",
+        "topic.creation.default.replication.factor": "1",
+        "topic.creation.default.partitions": "2",
+    }
+    fmt = fmt or CDC_FORMAT
+    if fmt == "avro":
+        # Keys stay JSON objects (CONTRACTS.md); values go Avro through the registry, written in
+        # the Confluent wire format (4-byte content id) by Apicurio's converter.
+        conf |= {
+            "value.converter": "io.apicurio.registry.utils.converter.AvroConverter",
+            "value.converter.apicurio.registry.url": f"http://127.0.0.1:{REGISTRY_PORT}/apis/registry/v3",
+            "value.converter.apicurio.registry.auto-register": "true",
+            "value.converter.apicurio.registry.find-latest": "true",
+        }
+    elif fmt != "json":
+        fail(f"JOURNEY_CDC_FORMAT={fmt!r}: choose json or avro")
+    return conf
+
+
+def _http(method: str, path: str, body: object = None) -> tuple[int, object]:
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(
+        connect_url() + path, data=data, method=method, headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            raw = r.read()
+            return r.status, json.loads(raw) if raw else None
+    except urllib.error.HTTPError as e:
+        raw = e.read()
+        try:
+            return e.code, json.loads(raw)
+        except ValueError:
+            return e.code, raw.decode(errors="replace")
+    except (urllib.error.URLError, OSError) as e:
+        return 0, str(e)
+
+
+def _connect_answers() -> bool:
+    return _port_open(CONNECT_PORT) and _http("GET", "/connectors")[0] == 200
+
+
+def _connect_configure() -> bool:
+    """PUT each connector's config: creates it, or updates it when it differs (idempotent)."""
+    if CDC_FORMAT == "avro" and not AVRO_CONVERTER_PLUGIN.is_dir():
+        fail(
+            f"JOURNEY_CDC_FORMAT=avro needs Apicurio's Connect converter in {AVRO_CONVERTER_PLUGIN}, "
+            "which Maven Central as reached here does not serve (docs/cdc.md). Unpack "
+            "apicurio-registry-distro-connect-converter there, or leave JOURNEY_CDC_FORMAT unset."
+        )
+    for system in SOURCES:
+        name, conf = connector_name(system), connector_config(system)
+        status, body = _http("GET", f"/connectors/{name}/config")
+        if status == 200 and body == {**conf, "name": name}:
+            continue  # a PUT of the same config would still restart the connector
+        status, body = _http("PUT", f"/connectors/{name}/config", conf)
+        if status in (409, 0) or status >= 500:
+            return False  # the worker is still joining its group: tried again
+        if status not in (200, 201):
+            fail(f"connect: registering {connector_name(system)} failed ({status}): {body}")
+    return True
+
+
+def connector_states() -> dict[str, str]:
+    """connector name -> RUNNING when it and all its tasks run, else what they are."""
+    status, body = _http("GET", "/connectors?expand=status")
+    if status != 200 or not isinstance(body, dict):
+        return {}
+    out = {}
+    for name, info in body.items():
+        st = info.get("status", {})
+        states = [st.get("connector", {}).get("state", "?")]
+        states += [t.get("state", "?") for t in st.get("tasks", [])]
+        out[name] = "RUNNING" if len(states) > 1 and set(states) == {"RUNNING"} else "/".join(states)
+    return out
+
+
+def _connect_ready() -> bool:
+    if not _port_open(CONNECT_PORT):
+        return False
+    states = connector_states()
+    return all(states.get(connector_name(s)) == "RUNNING" for s in SOURCES)
+
+
 SERVICES: dict[str, Service] = {
     "kafka": Service(
         "kafka",
@@ -578,6 +1058,29 @@ SERVICES: dict[str, Service] = {
         _registry_ready,
         timeout_s=120,
     ),
+    "postgres": Service(
+        "postgres",
+        {"POSTGRES_PORT": POSTGRES_PORT},
+        _pg_command,
+        _pg_ready,
+        prepare=_pg_prepare,
+        answers=_pg_answers,
+        configure=_pg_configure,
+        user=_pg_os_user,
+        # SIGTERM is a "smart" shutdown that waits for every client to go; SIGINT ends them
+        stop_signal=signal.SIGINT,
+        timeout_s=60,
+    ),
+    "connect": Service(
+        "connect",
+        {"CONNECT_PORT": CONNECT_PORT},
+        _connect_command,
+        _connect_ready,
+        prepare=_connect_prepare,
+        answers=_connect_answers,
+        configure=_connect_configure,
+        timeout_s=120,
+    ),
 }
 
 
@@ -586,6 +1089,10 @@ def env_lines() -> list[str]:
         f"KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:{KAFKA_PORT}",
         f"SCHEMA_REGISTRY_URL={registry_url()}",
         f"FLINK_JARS={os.pathsep.join(str(p) for p in flink_jars())}",
+        f"POSTGRES_DSN={postgres_dsn()}",
+        *(f"POSTGRES_DSN_{system.upper()}={postgres_dsn(system)}" for system in SOURCES),
+        f"CONNECT_URL={connect_url()}",
+        f"JOURNEY_CDC_FORMAT={CDC_FORMAT}",
         f"JOURNEY_STACK_HOME={STACK_HOME}",
         f"JOURNEY_STACK_LOGS={LOGS}",
     ]
@@ -628,6 +1135,9 @@ def main(argv: list[str] | None = None) -> int:
             state = "ready" if pid and svc.ready() else ("starting" if pid else "stopped")
             rc |= state != "ready"
             print(f"{name:10s} {state:9s} pid={pid or '-':<8} log={svc.log}")
+            if name == "connect" and pid:
+                for conn, st in sorted(connector_states().items()):
+                    print(f"  connector {conn:16s} {st}")
         return rc
     elif args.cmd == "java":
         print(find_java(args.min_major))

@@ -6,13 +6,31 @@ from pydantic import ValidationError
 from journeyctl.settings import DeliveryMode, Settings
 
 
-def test_defaults_point_at_the_local_stack_and_exactly_once() -> None:
+def test_defaults_point_at_the_local_stack_and_exactly_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("KAFKA_PORT", "REGISTRY_PORT", "POSTGRES_PORT", "CONNECT_PORT"):
+        monkeypatch.delenv(var, raising=False)
     s = Settings()
     assert s.kafka.bootstrap_servers == "127.0.0.1:9092"
+    assert s.sources.dsn("crm") == "host=127.0.0.1 port=5433 user=journey password=journey dbname=crm"
+    assert s.sources.connect_url == "http://127.0.0.1:8083"
     assert s.registry.url.endswith("/apis/ccompat/v7")
     assert s.sink.delivery is DeliveryMode.EXACTLY_ONCE
     # below the broker's default transaction.max.timeout.ms of 15 min
     assert s.sink.transaction_timeout_ms < 900_000
+
+
+def test_defaults_follow_the_local_stacks_port_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The variables deploy/local/stack.py reads, so that a moved stack needs no JOURNEY_* too."""
+    monkeypatch.setenv("KAFKA_PORT", "19092")
+    monkeypatch.setenv("REGISTRY_PORT", "18081")
+    monkeypatch.setenv("POSTGRES_PORT", "15433")
+    monkeypatch.setenv("CONNECT_PORT", "18083")
+    s = Settings()
+    assert s.kafka.bootstrap_servers == "127.0.0.1:19092"
+    assert s.registry.url == "http://127.0.0.1:18081/apis/ccompat/v7"
+    assert s.sources.port == 15433
+    assert s.sources.connect_url == "http://127.0.0.1:18083"
+    assert "journey" not in repr(s.sources.password)
 
 
 def test_nested_environment_variables_override(monkeypatch: pytest.MonkeyPatch) -> None:
