@@ -1,0 +1,192 @@
+"""The journeys live, their operational data from the source databases through Debezium.
+
+The shop (`journeyctl.live_shop`) writes its catalogue, customers, consents, orders, shipments,
+stock changes, tier upgrades and applications with SQL into PostgreSQL; Debezium captures them
+into the CDC topics of CONTRACTS.md; the clicks go to Kafka stamped now. The journey job runs on
+the standalone cluster (`flink run -py`, parallelism 2, unbounded, exactly-once), with the
+cart and browse waits shortened to seconds. A channel sender reading `read_committed` must
+receive each scenario's action, once, and nothing for the paths that end without one; a CRM
+delete then erases a customer with a wait still open.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka import Consumer
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry.avro import AvroDeserializer
+from confluent_kafka.serialization import MessageField, SerializationContext
+
+from connectors.admin import ensure_topics
+from jobs.journey import topics
+from journeyctl.live_shop import Shop, day, outside_holdouts, play, quick_definitions
+from journeyctl.settings import Settings
+from journeys.loader import load_dir
+from tests.e2e.conftest import CLUSTER_SCRIPT
+from tests.journey_checks import own_topics
+from tests.stack import StackAddresses
+
+pytestmark = pytest.mark.e2e
+
+QUICK = {"wait: {quiet: 30m}": "wait: {quiet: 20s}", "wait: {quiet: 1h}": "wait: {quiet: 20s}"}
+Record = dict[str, Any]
+
+
+class Sender:
+    """What the channel senders see: every committed action and journey event, decoded."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.consumer = Consumer(
+            {
+                **settings.kafka.librdkafka_properties(),
+                "group.id": f"sender-{uuid.uuid4()}",
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": False,
+                "isolation.level": "read_committed",
+            }
+        )
+        t = settings.topics
+        self.consumer.subscribe([*t.actions.values(), t.journey_events])
+        self.decode = AvroDeserializer(SchemaRegistryClient(settings.registry.client_config()))
+        self.actions: list[Record] = []
+        self.events: list[Record] = []
+
+    def until(self, done: Callable[[Sender], bool], timeout_s: float, what: str) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not done(self):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{what}: not seen in {timeout_s} s; actions: {self.summary()}")
+            msg = self.consumer.poll(0.5)
+            if msg is None or msg.error() is not None:
+                continue
+            record = self.decode(msg.value(), SerializationContext(msg.topic(), MessageField.VALUE))
+            (self.events if msg.topic() == self.settings.topics.journey_events else self.actions).append(
+                record
+            )
+
+    def of(self, cid: str, action_type: str) -> list[Record]:
+        return [a for a in self.actions if a["customer_id"] == cid and a["action_type"] == action_type]
+
+    def exited(self, key: str) -> str | None:
+        return next(
+            (e["reason"] for e in self.events if e["instance_key"] == key and e["event_type"] == "exited"),
+            None,
+        )
+
+    def summary(self) -> list[tuple[str, str, str]]:
+        return sorted((a["customer_id"], a["action_type"], a["channel"]) for a in self.actions)
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+def _get(url: str, method: str = "GET") -> Any:
+    with urllib.request.urlopen(urllib.request.Request(url, method=method), timeout=10) as r:
+        body = r.read()
+        return json.loads(body) if body else None
+
+
+@pytest.fixture
+def journey_job(
+    flink_cluster: str, cdc: StackAddresses, settings: Settings, unique: Callable[[str], str], tmp_path: Path
+) -> Iterator[Settings]:
+    """The journey job running on the cluster over the real CDC topics and a clickstream of the
+    test's own, with quick waits; cancelled at the end."""
+    s = own_topics(settings, unique)
+    # the CDC topics are the connectors' own, shared with every run (rows of other runs carry
+    # other tags; their customers' actions are not this test's)
+    s = s.model_copy(update={"topics": s.topics.model_copy(update={"cdc": settings.topics.cdc})})
+    folder = quick_definitions(tmp_path / "definitions", QUICK)
+    s = s.model_copy(update={"journeys": s.journeys.model_copy(update={"definitions": str(folder)})})
+    ensure_topics(s, topics(s), partitions=2)
+    submitted = subprocess.run(
+        [sys.executable, str(CLUSTER_SCRIPT), "submit", "journey"],
+        env={**os.environ, **s.environment()},
+        capture_output=True,
+        text=True,
+    )
+    found = re.search(r"job ([0-9a-f]{32})", submitted.stdout)
+    assert found, f"submission failed:\n{submitted.stdout[-3000:]}\n{submitted.stderr[-3000:]}"
+    job = found.group(1)
+    try:
+        deadline = time.monotonic() + 120
+        while {v["status"] for v in _get(f"{flink_cluster}/jobs/{job}")["vertices"]} != {"RUNNING"}:
+            assert time.monotonic() < deadline, "the job's tasks did not start"
+            time.sleep(1)
+        yield s
+        state = _get(f"{flink_cluster}/jobs/{job}")["state"]
+        assert state == "RUNNING", f"the job is {state}: {_get(f'{flink_cluster}/jobs/{job}/exceptions')}"
+    finally:
+        _get(f"{flink_cluster}/jobs/{job}?mode=cancel", method="PATCH")
+
+
+def test_the_shops_databases_drive_every_journey_and_each_action_arrives_once(journey_job: Settings) -> None:
+    s = journey_job
+    journeys = load_dir(Path(s.journeys.definitions))
+    shop = Shop(s, tag=outside_holdouts([f"c-{n}" for n in range(1, 11)], journeys))
+    c = {n: shop.id(f"c-{n}") for n in range(1, 11)}
+    sender = Sender(s)
+    try:
+        play(shop, day(shop), say=print)
+
+        def first_touches(x: Sender) -> bool:
+            return all(
+                x.of(c[n], t)
+                for n, t in ((1, "reserve_and_collect"), (2, "cart_reminder"), (3, "cart_alternatives"))
+            )
+
+        sender.until(first_touches, 150, "the first touch of carts 1-3")
+        sender.until(lambda x: bool(x.of(c[10], "browse_reminder")), 60, "c-10's browse reminder")
+        sender.until(lambda x: x.exited(shop.id("cart-5")) is not None, 30, "cart-5's exit")
+
+        # 1. carts: nearest store / low stock / sold out, alternatives / bought / sold out, none to offer
+        (collect,) = sender.of(c[1], "reserve_and_collect")
+        assert collect["store"]["store_id"] == shop.id("s-mitte") and collect["channel"] == "email"
+        (low,) = sender.of(c[2], "cart_reminder")
+        assert low["urgency"] is True
+        (alt,) = sender.of(c[3], "cart_alternatives")
+        assert [a["sku"] for a in alt["alternatives"]] == [shop.id("SKU-5")]
+        assert sender.exited(shop.id("cart-4")) == "purchased" and not [
+            a for a in sender.actions if a["customer_id"] == c[4]
+        ]
+        assert sender.exited(shop.id("cart-5")) == "no_alternative_in_stock"
+        assert not [a for a in sender.actions if a["customer_id"] == c[5]]
+        # 4. the tier upgrade: recognition on the preferred channel, benefits in the app
+        (tier,) = sender.of(c[6], "tier_recognition")
+        assert tier["channel"] == "push" and tier["attributes"].get("new_tier") == "gold", tier
+        assert [a["channel"] for a in sender.of(c[6], "benefits_unlocked")] == ["in_app"]
+        # 2. onboarding: the missing passport asked for, then the fast track once verified
+        (docs,) = sender.of(c[7], "document_request")
+        assert "passport" in json.dumps(docs["attributes"]), docs
+        assert len(sender.of(c[7], "activation_fast_track")) == 1
+        # 3. the delayed shipment: a status update with the new date, at once
+        (update,) = sender.of(c[8], "delivery_status_update")
+        assert update["purpose"] == "transactional"
+        # 5. welcome and browse
+        assert len(sender.of(c[9], "welcome")) == 1
+        (browse,) = sender.of(c[10], "browse_reminder")
+        assert {i["sku"] for i in browse["items"]} == {shop.id("SKU-2"), shop.id("SKU-3")}
+        # each decision once: no action id twice
+        ids = [a["action_id"] for a in sender.actions]
+        assert len(ids) == len(set(ids)), "an action arrived twice"
+
+        # erasure: c-1's cart waits for its second touch; the CRM delete ends it
+        shop.forget(c[1])
+        sender.until(lambda x: x.exited(shop.id("cart-1")) is not None, 60, "c-1's erasure")
+        assert sender.exited(shop.id("cart-1")) == "erasure"
+    finally:
+        sender.close()
+        shop.close()
