@@ -28,15 +28,14 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from confluent_kafka import Consumer, Producer
 
 from connectors.admin import ensure_topics, lag
+from journeyctl.live_shop import daytime_zone
 from journeyctl.sample_data import KEYS, iso_ms
 from journeyctl.settings import DeliveryMode, Settings
 from journeys.loader import DEFINITIONS
@@ -68,14 +67,6 @@ steps:
   - id: done
     exit: done
 """
-
-
-def _daytime_zone() -> str:
-    """A time zone where it is early afternoon now, so that nothing waits for the morning."""
-    zones = ["Pacific/Auckland", "Asia/Tokyo", "Asia/Kolkata", "Europe/Berlin", "America/New_York"]
-    zones += ["America/Los_Angeles", "Pacific/Honolulu"]
-    now = datetime.now(UTC)
-    return min(zones, key=lambda z: abs(now.astimezone(ZoneInfo(z)).hour - 13))
 
 
 class _Writer:
@@ -295,7 +286,7 @@ def throughput(
 ) -> float:
     s = _settings(base, folder)
     rng = random.Random(7)
-    zone = _daytime_zone()
+    zone = daytime_zone()
     w = _Writer(s)
     t0 = int(time.time() * 1000) - 3_600_000  # an hour of history, replayed as fast as it reads
     say(f"  writing the backlog: {skus:,} SKUs, {customers:,} customers, {events:,} clicks and orders")
@@ -345,7 +336,7 @@ def latency(
     base: Settings, folder: Path, rate: int, seconds: int, say: Callable[[str], None], **journeys: Any
 ) -> tuple[float, float, float]:
     s = _settings(base, folder, **journeys)
-    zone = _daytime_zone()
+    zone = daytime_zone()
     customers = rate * seconds
     w = _Writer(s)
     now = int(time.time() * 1000)
@@ -394,7 +385,7 @@ def timers(
         (definitions / f.name).write_text(f.read_text())
     (definitions / "bench_timer.yaml").write_text(BENCH_WAIT.replace("WAIT", f"{wait_s}s"))
     s = _settings(base, folder, definitions=str(definitions))
-    zone = _daytime_zone()
+    zone = daytime_zone()
     customers = min(waits, 100_000)
     w = _Writer(s)
     start = int(time.time() * 1000)

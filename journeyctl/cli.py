@@ -1,10 +1,12 @@
 """`journeyctl`: one command for the things people do with the journey engine.
 
-journeyctl stack up|down|status     the local Kafka and schema registry
+journeyctl stack up|down|status     the local Kafka, schema registry, PostgreSQL and Debezium
 journeyctl run journey [--bounded]  the journey job on a local MiniCluster (or the cluster
                                     that `flink run` submits it to)
 journeyctl replay FILE              a recorded event file into Kafka, in its own time
-journeyctl demo                     the stack, a recorded shop day, the journey job, the actions
+journeyctl shop                     the sample shop live: SQL into its databases, clicks to Kafka
+journeyctl demo                     the stack, a recorded shop day, the journey job, the actions;
+                                    then the shop live through its databases
 """
 
 from __future__ import annotations
@@ -200,6 +202,26 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_shop(args: argparse.Namespace) -> int:
+    from connectors.admin import ensure_topics
+    from journeyctl.live_shop import SYSTEMS, Shop, day, play
+
+    settings = _settings(args)
+    ensure_topics(settings, [settings.topics.clickstream])
+    shop = Shop(settings, tag=args.tag)
+    print(
+        f"the shop live, run {shop.tag}: SQL into {settings.sources.host}:{settings.sources.port} "
+        f"({', '.join(SYSTEMS)}), clicks into {settings.topics.clickstream}",
+        flush=True,
+    )
+    try:
+        play(shop, day(shop), speed=args.speed)
+    finally:
+        shop.close()
+    print("done: Debezium has the changes in the CDC topics; `journeyctl run journey` acts on them")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from journeyctl.demo import run_demo
 
@@ -264,6 +286,15 @@ def build_parser() -> argparse.ArgumentParser:
     sd = sub.add_parser("sample-data", help="write the recorded sample day (samples/shop.jsonl)")
     sd.add_argument("--out", default="samples/shop.jsonl")
     sd.set_defaults(func=cmd_sample_data)
+
+    sh = sub.add_parser(
+        "shop",
+        help="play the sample shop live: SQL into its databases (Debezium captures it), clicks into Kafka",
+    )
+    sh.add_argument("--tag", default=None, help="suffix of every key the run writes (default: a new one)")
+    sh.add_argument("--speed", type=float, default=1.0, help="play the steps this many times faster")
+    _add_job_flags(sh)
+    sh.set_defaults(func=cmd_shop)
 
     b = sub.add_parser("bench", help="run a benchmark and print its figures")
     b.add_argument(

@@ -1,4 +1,5 @@
-"""`make demo`: the local stack, a recorded shop day through Kafka and the journey job, the actions.
+"""`make demo`: the local stack, a recorded shop day through Kafka and the journey job, the actions;
+then the same shop live, its databases changed with SQL and captured by Debezium.
 
 Grows with the product: each stage of the pipeline adds what it shows here.
 """
@@ -61,7 +62,7 @@ def _read_from(
 def run_demo(settings: Settings) -> int:
     """The product end to end on this machine: the recorded shop day through Kafka and the
     journey job, and the actions it sends, as the channel services would read them."""
-    print("== 1/4 local stack (Kafka, schema registry)", flush=True)
+    print("== 1/5 local stack (Kafka, schema registry, PostgreSQL, Kafka Connect with Debezium)", flush=True)
     if subprocess.call([sys.executable, str(STACK_SCRIPT), "up"]) != 0:
         return 1
 
@@ -84,10 +85,10 @@ def run_demo(settings: Settings) -> int:
     ensure_topics(settings, journey.topics(settings))
     shop = REPO / "samples" / "shop.jsonl"
     n = replay(settings, read_records(shop))
-    print(f"== 2/4 replayed {n} records of a recorded shop day ({shop.name}) into demo-{run}.*", flush=True)
+    print(f"== 2/5 replayed {n} records of a recorded shop day ({shop.name}) into demo-{run}.*", flush=True)
 
     print(
-        f"== 3/4 the journey job on a local Flink MiniCluster ({settings.sink.delivery.value}, "
+        f"== 3/5 the journey job on a local Flink MiniCluster ({settings.sink.delivery.value}, "
         f"parallelism {settings.flink.parallelism}), to the end of what was written",
         flush=True,
     )
@@ -100,7 +101,7 @@ def run_demo(settings: Settings) -> int:
 
     sim = Simulation(load_dir())
     sim.run(read_records(shop), drain_ms=365 * 86_400_000)
-    print("== 4/4 actions the channel services receive (read_committed, Avro via the registry):", flush=True)
+    print("== 4/5 actions the channel services receive (read_committed, Avro via the registry):", flush=True)
     actions = []
     for topic in settings.topics.actions.values():
         expected = sum(1 for a in sim.actions if settings.topics.actions[a["channel"]] == topic)
@@ -124,8 +125,100 @@ def run_demo(settings: Settings) -> int:
         f"   journey events: {settings.topics.journey_events}; bad records: {settings.topics.dead_letter}",
         flush=True,
     )
+    live = run_live(settings, run)
     print("Stop everything with `make stack-down`. Logs: .stack/logs/", flush=True)
-    return 0 if same else 1
+    return 0 if same and live else 1
+
+
+#: what the live day must make the journeys send: (customer, action type)
+LIVE_ACTIONS = [
+    (1, "reserve_and_collect"),
+    (2, "cart_reminder"),
+    (3, "cart_alternatives"),
+    (6, "tier_recognition"),
+    (6, "benefits_unlocked"),
+    (7, "document_request"),
+    (7, "activation_fast_track"),
+    (8, "delivery_status_update"),
+    (9, "welcome"),
+    (10, "browse_reminder"),
+]
+
+
+def run_live(settings: Settings, run: str, timeout_s: float = 180) -> bool:
+    """The shop live: SQL into its databases (Debezium captures them into the CDC topics), clicks
+    into Kafka, the journey job running on a MiniCluster with the cart and browse waits shortened
+    to 20 s; the actions as a channel service receives them."""
+    import tempfile
+    from pathlib import Path
+
+    from connectors.admin import ensure_topics
+    from connectors.readback import OutputReader
+    from jobs import journey
+    from journeyctl.live_shop import Shop, day, outside_holdouts, play, quick_definitions
+    from journeys.loader import load_dir
+
+    print("== 5/5 the same shop live: SQL into PostgreSQL, Debezium into Kafka, the job running", flush=True)
+    with tempfile.TemporaryDirectory(prefix="journey-demo-") as tmp:
+        folder = quick_definitions(
+            Path(tmp), {"wait: {quiet: 30m}": "wait: {quiet: 20s}", "wait: {quiet: 1h}": "wait: {quiet: 20s}"}
+        )
+        base = Settings()
+        s = settings.model_copy(
+            update={
+                # the connectors' own CDC topics; a clickstream and outputs of this run
+                "topics": settings.topics.model_copy(
+                    update={
+                        "cdc": base.topics.cdc,
+                        "clickstream": f"demo-{run}.live.clickstream",
+                        "actions": {ch: f"demo-{run}.live.{t}" for ch, t in base.topics.actions.items()},
+                        "journey_events": f"demo-{run}.live.journey-events",
+                    }
+                ),
+                "consumer_group": f"demo-{run}-live",
+                "sink": settings.sink.model_copy(update={"transactional_id_prefix": f"demo-{run}-live"}),
+                "journeys": settings.journeys.model_copy(update={"definitions": str(folder)}),
+            }
+        )
+        ensure_topics(s, journey.topics(s))
+        env = create_environment(s)
+        sources, sinks = journey.kafka_connectors(s, bounded=False)
+        journey.build_pipeline(env, sources, sinks, s)
+        client = env.execute_async("journeys live (demo)")
+        shop = Shop(s, tag=outside_holdouts([f"c-{n}" for n in range(1, 11)], load_dir(folder)))
+        reader = OutputReader(s)
+        started = time.monotonic()
+        try:
+            print(f"   shop run {shop.tag}: every key it writes ends in .{shop.tag}", flush=True)
+            play(shop, day(shop))
+            mine = {shop.id(f"c-{n}"): n for n in range(1, 11)}
+            want = set(LIVE_ACTIONS)
+            seen: set[tuple[int, str]] = set()
+            print("   actions as they arrive (the first wait for journey time to start: ~30 s):", flush=True)
+            while seen < want and time.monotonic() - started < timeout_s:
+                got = reader.poll()
+                if got is None or not got[0] or got[1]["customer_id"] not in mine:
+                    continue
+                a = got[1]
+                n = mine[a["customer_id"]]
+                seen.add((n, a["action_type"]))
+                print(
+                    f"   +{time.monotonic() - started:5.1f} s  c-{n:<3} {a['journey_id']:22s} "
+                    f"{a['action_type']:22s} {a['channel']:7s} {a['reason']}",
+                    flush=True,
+                )
+        finally:
+            reader.close()
+            shop.close()
+            client.cancel().result()
+    missing = sorted(want - seen)
+    if missing:
+        print(f"   missing after {timeout_s:.0f} s: {missing} (see .stack/logs/)", flush=True)
+    else:
+        print(
+            f"   all {len(want)} actions of the live day arrived; carts 4 and 5 ended without one", flush=True
+        )
+    return not missing
 
 
 def _read_actions(settings: Settings, topic: str, expected: int) -> list[dict[str, Any]]:

@@ -18,18 +18,14 @@ import subprocess
 import sys
 import time
 import urllib.request
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer
-from confluent_kafka.schema_registry import SchemaRegistryClient
-from confluent_kafka.schema_registry.avro import AvroDeserializer
-from confluent_kafka.serialization import MessageField, SerializationContext
 
 from connectors.admin import ensure_topics
+from connectors.readback import OutputReader
 from jobs.journey import topics
 from journeyctl.live_shop import Shop, day, outside_holdouts, play, quick_definitions
 from journeyctl.settings import Settings
@@ -41,56 +37,6 @@ from tests.stack import StackAddresses
 pytestmark = pytest.mark.e2e
 
 QUICK = {"wait: {quiet: 30m}": "wait: {quiet: 20s}", "wait: {quiet: 1h}": "wait: {quiet: 20s}"}
-Record = dict[str, Any]
-
-
-class Sender:
-    """What the channel senders see: every committed action and journey event, decoded."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.consumer = Consumer(
-            {
-                **settings.kafka.librdkafka_properties(),
-                "group.id": f"sender-{uuid.uuid4()}",
-                "auto.offset.reset": "earliest",
-                "enable.auto.commit": False,
-                "isolation.level": "read_committed",
-            }
-        )
-        t = settings.topics
-        self.consumer.subscribe([*t.actions.values(), t.journey_events])
-        self.decode = AvroDeserializer(SchemaRegistryClient(settings.registry.client_config()))
-        self.actions: list[Record] = []
-        self.events: list[Record] = []
-
-    def until(self, done: Callable[[Sender], bool], timeout_s: float, what: str) -> None:
-        deadline = time.monotonic() + timeout_s
-        while not done(self):
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{what}: not seen in {timeout_s} s; actions: {self.summary()}")
-            msg = self.consumer.poll(0.5)
-            if msg is None or msg.error() is not None:
-                continue
-            record = self.decode(msg.value(), SerializationContext(msg.topic(), MessageField.VALUE))
-            (self.events if msg.topic() == self.settings.topics.journey_events else self.actions).append(
-                record
-            )
-
-    def of(self, cid: str, action_type: str) -> list[Record]:
-        return [a for a in self.actions if a["customer_id"] == cid and a["action_type"] == action_type]
-
-    def exited(self, key: str) -> str | None:
-        return next(
-            (e["reason"] for e in self.events if e["instance_key"] == key and e["event_type"] == "exited"),
-            None,
-        )
-
-    def summary(self) -> list[tuple[str, str, str]]:
-        return sorted((a["customer_id"], a["action_type"], a["channel"]) for a in self.actions)
-
-    def close(self) -> None:
-        self.consumer.close()
 
 
 def _get(url: str, method: str = "GET") -> Any:
@@ -138,11 +84,11 @@ def test_the_shops_databases_drive_every_journey_and_each_action_arrives_once(jo
     journeys = load_dir(Path(s.journeys.definitions))
     shop = Shop(s, tag=outside_holdouts([f"c-{n}" for n in range(1, 11)], journeys))
     c = {n: shop.id(f"c-{n}") for n in range(1, 11)}
-    sender = Sender(s)
+    sender = OutputReader(s)
     try:
         play(shop, day(shop), say=print)
 
-        def first_touches(x: Sender) -> bool:
+        def first_touches(x: OutputReader) -> bool:
             return all(
                 x.of(c[n], t)
                 for n, t in ((1, "reserve_and_collect"), (2, "cart_reminder"), (3, "cart_alternatives"))

@@ -1,0 +1,81 @@
+"""The job's outputs read back as a channel service reads them: committed records only, decoded
+through the schema registry. The demo shows them; the e2e tests assert on them."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from confluent_kafka import Consumer
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry.avro import AvroDeserializer
+from confluent_kafka.serialization import MessageField, SerializationContext
+
+from journeyctl.settings import Settings
+
+Record = dict[str, Any]
+
+
+class OutputReader:
+    """Every committed action (`actions.<channel>`) and journey event, from the start."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.consumer = Consumer(
+            {
+                **settings.kafka.librdkafka_properties(),
+                "group.id": f"reader-{uuid.uuid4()}",
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": False,
+                "isolation.level": "read_committed",
+            }
+        )
+        t = settings.topics
+        self.consumer.subscribe([*t.actions.values(), t.journey_events])
+        self.decode = AvroDeserializer(SchemaRegistryClient(settings.registry.client_config()))
+        self.actions: list[Record] = []
+        self.events: list[Record] = []
+
+    def poll(self, timeout_s: float = 0.5) -> tuple[bool, Record] | None:
+        """(is it an action, the record) for the next action or journey event; None if none came
+        in time."""
+        msg = self.consumer.poll(timeout_s)
+        if msg is None or msg.error() is not None:
+            return None
+        topic = str(msg.topic())
+        record: Record = self.decode(msg.value(), SerializationContext(topic, MessageField.VALUE))
+        is_action = topic != self.settings.topics.journey_events
+        (self.actions if is_action else self.events).append(record)
+        return is_action, record
+
+    def until(self, done: Callable[[OutputReader], bool], timeout_s: float, what: str) -> None:
+        """Read on until `done` holds; AssertionError naming `what` after `timeout_s`."""
+        deadline = time.monotonic() + timeout_s
+        while not done(self):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{what}: not seen in {timeout_s} s; actions: {self.summary()}")
+            self.poll()
+
+    def of(self, customer_id: str, action_type: str) -> list[Record]:
+        return [
+            a for a in self.actions if a["customer_id"] == customer_id and a["action_type"] == action_type
+        ]
+
+    def exited(self, instance_key: str) -> str | None:
+        """Why the instance for this key (a cart, an order, an application) ended, if it has."""
+        return next(
+            (
+                e["reason"]
+                for e in self.events
+                if e["instance_key"] == instance_key and e["event_type"] == "exited"
+            ),
+            None,
+        )
+
+    def summary(self) -> list[tuple[str, str, str]]:
+        return sorted((a["customer_id"], a["action_type"], a["channel"]) for a in self.actions)
+
+    def close(self) -> None:
+        self.consumer.close()
