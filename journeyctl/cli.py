@@ -183,7 +183,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from benchmarks import journey_job
 
         return journey_job.main(
-            customers=args.customers, skus=args.skus, events=args.records, waits=args.waits
+            customers=args.customers,
+            skus=args.skus,
+            events=args.records,
+            waits=args.waits,
+            figures=tuple(args.only or journey_job.FIGURES),
+            wait_s=args.wait_s,
         )
     raise SystemExit(f"unknown benchmark {args.suite!r}")
 
@@ -312,6 +317,18 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--customers", type=int, default=100_000, help="job: customers in the CRM snapshot")
     b.add_argument("--skus", type=int, default=10_000, help="job: SKUs in the catalogue")
     b.add_argument("--waits", type=int, default=1_000_000, help="job: pending waits for timer lateness")
+    b.add_argument(
+        "--wait-s",
+        type=int,
+        default=None,
+        help="job: how long each wait lasts; it must outlast reading every entry (default: at 300/s)",
+    )
+    b.add_argument(
+        "--only",
+        action="append",
+        choices=["throughput", "latency", "timers"],
+        help="job: only these figures (repeatable; default: all three)",
+    )
     b.set_defaults(func=cmd_bench)
 
     d = sub.add_parser(
