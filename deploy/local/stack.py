@@ -678,13 +678,16 @@ def _pg_prepare() -> None:
     bindir = pg_bindir()
     user = _pg_os_user()
     STACK_HOME.mkdir(parents=True, exist_ok=True)
-    if user is not None and not PG_LINK.exists() and not _reachable_by(user, STACK_HOME):
-        # e.g. a checkout under /root (mode 700): the server's user cannot reach the data dir
-        # there, so it lives in a folder of its own and the stack home points at it.
+    fresh = not PG_LINK.exists() and not PG_LINK.is_symlink()
+    if user is not None and fresh and not _reachable_by(user, STACK_HOME):
+        # e.g. a checkout under /root or in a mktemp folder (mode 700): the server's user cannot
+        # reach the data dir there, so it lives in a folder of its own and the stack home points
+        # at it. A stack home made anew (`make clean`) gets that folder anew too.
         digest = hashlib.sha256(str(STACK_HOME).encode()).hexdigest()[:12]
         elsewhere = Path("/var/tmp") / f"journey-engine-{digest}" / "postgres"
         say(f"postgres: {user} cannot reach {STACK_HOME}; data in {elsewhere} ({PG_LINK} links to it)")
-        elsewhere.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(elsewhere, ignore_errors=True)
+        elsewhere.mkdir(parents=True)
         PG_LINK.symlink_to(elsewhere)
     data = pg_data()
     if (data / "PG_VERSION").exists():
@@ -695,8 +698,8 @@ def _pg_prepare() -> None:
         pw = pwd.getpwnam(user)
         os.chown(data, pw.pw_uid, pw.pw_gid)
     say(f"postgres: initdb in {data}")
-    pwfile = RUN / "postgres.pw"
-    RUN.mkdir(parents=True, exist_ok=True)
+    # beside the data folder: the server's user can read it there, wherever the stack home is
+    pwfile = data.parent / f".{data.name}.pw"
     pwfile.write_text(POSTGRES_PASSWORD + "\n")
     pwfile.chmod(0o644)  # a local-only password, read by initdb as the server's user
     r = subprocess.run(

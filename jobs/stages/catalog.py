@@ -15,6 +15,7 @@ from pyflink.datastream import DataStream, OutputTag
 from pyflink.datastream.functions import KeyedProcessFunction, RuntimeContext
 
 from jobs.stages.inbox import Inbox
+from jobs.stages.keys import KEYED, keyed_row
 from jobs.stages.state import pickled_map, pickled_value
 from journeyctl.settings import Settings
 from journeys.catalog import FactsRequest, Ranking, RankUpdate, SkuBook, needs_alternatives
@@ -75,7 +76,7 @@ class SkuStage(KeyedProcessFunction):  # type: ignore[misc]
             if needs_alternatives(n):
                 yield TO_CATEGORIES, (n.facts.category, n)
             else:
-                yield n
+                yield keyed_row(n.customer_id, n)
 
     def _save(self, slot: SkuSlot) -> None:
         b = slot.book
@@ -140,16 +141,22 @@ class CategoryStage(KeyedProcessFunction):  # type: ignore[misc]
             if category in self._rankings:
                 self._rankings[category].update(item)
             return
-        yield self._ranking(category).attach(item, self._n)
+        notice = self._ranking(category).attach(item, self._n)
+        yield keyed_row(notice.customer_id, notice)
 
 
 def catalog_stages(to_skus: DataStream, settings: Settings) -> DataStream:
-    """(sku, item) pairs in; stock notices for customers out (keyed by nothing yet)."""
-    skus = to_skus.key_by(lambda v: v[0]).process(SkuStage(settings)).uid("sku-stage").name("stock by SKU")
+    """(sku, item) pairs in; stock notices for customers out, as keyed rows (`jobs.stages.keys`)."""
+    skus = (
+        to_skus.key_by(lambda v: v[0])
+        .process(SkuStage(settings), output_type=KEYED)
+        .uid("sku-stage")
+        .name("stock by SKU")
+    )
     categories = (
         skus.get_side_output(TO_CATEGORIES)
         .key_by(lambda v: v[0])
-        .process(CategoryStage(settings))
+        .process(CategoryStage(settings), output_type=KEYED)
         .uid("category-stage")
         .name("in-stock ranking by category")
     )

@@ -22,11 +22,12 @@ from connectors.avro import RegistryClient, SchemaSink
 from connectors.kafka import BYTES
 from connectors.outputs import OutputEncoder
 from jobs.stages.inbox import Inbox
+from jobs.stages.keys import keyed_on_first_field
 from jobs.stages.state import pickled_value
 from journeyctl.settings import Settings
 from journeys import events as ev
 from journeys.definition import Journey
-from journeys.engine import Engine, EngineConfig, Result, customer_of, event_time
+from journeys.engine import Engine, EngineConfig, Result, event_time
 from journeys.facts import Reference
 from journeys.loader import DEFINITIONS, load_dir
 from journeys.state import CustomerState
@@ -183,9 +184,10 @@ class JourneyStage(KeyedBroadcastProcessFunction):  # type: ignore[misc]
 
 
 def journey_stage(customer_events: DataStream, stores: DataStream, settings: Settings) -> DataStream:
-    """Customer-bound events and store changes in; output frames (actions, journey events) out."""
+    """Customer-bound events (keyed rows) and store changes in; output frames (actions, journey
+    events) out."""
     return (
-        customer_events.key_by(customer_of)
+        keyed_on_first_field(customer_events)
         .connect(stores.broadcast(STORES))
         .process(JourneyStage(settings), BYTES)
         .uid("journey-stage")

@@ -18,6 +18,7 @@ from typing import Any
 from pyflink.datastream import DataStream, OutputTag
 from pyflink.datastream.functions import ProcessFunction
 
+from jobs.stages.keys import KEYED, keyed_row
 from journeys import events as ev
 from journeys.catalog import requests
 from journeys.engine import customer_of
@@ -28,7 +29,7 @@ SKU_TABLES = frozenset({"inventory.products", "inventory.stock_levels"})
 
 
 def route_event(event: ev.Event) -> Iterator[tuple[OutputTag | None, Any]]:
-    """(None, event) for the customer stage, (TO_SKUS, (sku, item)), (STORES, change)."""
+    """(None, (customer, event)) for the customer stage, (TO_SKUS, (sku, item)), (STORES, change)."""
     if type(event) is ev.ChangeEvent:
         if event.table in SKU_TABLES:
             sku = getattr(event.row, "sku", None)
@@ -38,9 +39,10 @@ def route_event(event: ev.Event) -> Iterator[tuple[OutputTag | None, Any]]:
         if event.table == "inventory.stores":
             yield STORES, event
             return
-    if customer_of(event) is None:
+    customer = customer_of(event)
+    if customer is None:
         return  # e.g. a shipment row without its customer: no journey can be about it
-    yield None, event
+    yield None, (customer, event)
     if type(event) is ev.ClickEvent:
         for r in requests(event):
             yield TO_SKUS, (r.sku, r)
@@ -49,10 +51,11 @@ def route_event(event: ev.Event) -> Iterator[tuple[OutputTag | None, Any]]:
 class RouteFunction(ProcessFunction):  # type: ignore[misc]
     def process_element(self, event: ev.Event, ctx: ProcessFunction.Context) -> Iterator[Any]:
         for tag, value in route_event(event):
-            yield value if tag is None else (tag, value)
+            yield keyed_row(*value) if tag is None else (tag, value)
 
 
 def route(events: DataStream) -> tuple[DataStream, DataStream, DataStream]:
-    """Customer-bound events, (sku, item) pairs for the SKU stage, store changes."""
-    routed = events.process(RouteFunction()).uid("route").name("route by key")
+    """Customer-bound events (keyed rows, see `jobs.stages.keys`), (sku, item) pairs for the SKU
+    stage, store changes."""
+    routed = events.process(RouteFunction(), output_type=KEYED).uid("route").name("route by key")
     return routed, routed.get_side_output(TO_SKUS), routed.get_side_output(STORES)
