@@ -198,10 +198,12 @@ def _json_schema_hints(schema: Any) -> dict[str, c.Converter]:
 
 
 def _avro_schema_hints(schema: dict[str, Any]) -> dict[str, c.Converter]:
-    """Semantic types from `connect.name` in the Avro converter's writer schema."""
+    """Semantic types from `connect.name` in the Avro converter's writer schema.
+
+    The row record is defined where it first appears, in `before`; `after` only names it."""
     hints: dict[str, c.Converter] = {}
     for f in schema.get("fields", ()):
-        if f.get("name") != "after":
+        if f.get("name") not in ("before", "after"):
             continue
         for branch in f["type"] if isinstance(f["type"], list) else [f["type"]]:
             if isinstance(branch, dict) and branch.get("type") == "record":
@@ -211,7 +213,7 @@ def _avro_schema_hints(schema: dict[str, Any]) -> dict[str, c.Converter]:
                         conv = _SEMANTIC.get(tb.get("connect.name", "")) if isinstance(tb, dict) else None
                         if conv is not None:
                             hints[col["name"]] = conv
-        break
+                return hints
     return hints
 
 

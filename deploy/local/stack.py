@@ -44,13 +44,15 @@ from typing import NoReturn
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 POM = HERE / "pom.xml"
+#: a module of POM: Apicurio's Avro converter, resolved apart from the broker's libraries
+CONVERTER_POM = HERE / "avro-converter" / "pom.xml"
 LOCK = HERE / "artifacts.sha256"
 
 
-def _pom_property(name: str) -> str:
-    m = re.search(rf"<{re.escape(name)}>([^<]+)</{re.escape(name)}>", POM.read_text())
+def _pom_property(name: str, pom: Path = POM) -> str:
+    m = re.search(rf"<{re.escape(name)}>([^<]+)</{re.escape(name)}>", pom.read_text())
     if not m:
-        raise SystemExit(f"{POM}: property <{name}> is missing")
+        raise SystemExit(f"{pom}: property <{name}> is missing")
     return m.group(1).strip()
 
 
@@ -58,6 +60,7 @@ KAFKA_VERSION = _pom_property("kafka.version")
 APICURIO_VERSION = _pom_property("apicurio.version")
 FLINK_KAFKA_VERSION = _pom_property("flink.kafka.connector.version")
 DEBEZIUM_VERSION = _pom_property("debezium.version")
+APICURIO_CONVERTER_VERSION = _pom_property("apicurio.converter.version", CONVERTER_POM)
 
 CACHE = Path(os.environ.get("JOURNEY_CACHE") or Path.home() / ".cache" / "journey-engine").resolve()
 STACK_HOME = Path(os.environ.get("JOURNEY_STACK_HOME") or REPO / ".stack").resolve()
@@ -83,9 +86,15 @@ DEBEZIUM_TARBALL = CACHE / "downloads" / f"debezium-connector-postgres-{DEBEZIUM
 # Connect's plugin.path: one folder per plugin, each loaded in a class loader of its own.
 CONNECT_PLUGINS = CACHE / f"connect-plugins-{DEBEZIUM_VERSION}"
 DEBEZIUM_PLUGIN = CONNECT_PLUGINS / "debezium-connector-postgres"
-# Apicurio's Avro converter for Connect: not fetched (Maven Central as reached here serves none),
-# used if someone puts it here (docs/cdc.md).
+# Apicurio's Avro converter for Connect (JOURNEY_CDC_FORMAT=avro), with its dependencies
 AVRO_CONVERTER_PLUGIN = CONNECT_PLUGINS / "apicurio-registry-converter"
+AVRO_CONVERTER_JAR = (
+    AVRO_CONVERTER_PLUGIN / f"apicurio-registry-utils-converter-{APICURIO_CONVERTER_VERSION}.jar"
+)
+AVRO_CONVERTER_CLASS = "io.apicurio.registry.utils.converter.AvroConverter"
+# The converter's jars carry no ServiceLoader manifest, which the worker's
+# plugin.discovery=service_load needs to find it: stack.py writes one (not a Maven artifact).
+AVRO_CONVERTER_MANIFEST = AVRO_CONVERTER_PLUGIN / "journey-service-manifest.jar"
 FETCH_STAMP = CACHE / ".fetched"
 HELPER_DIR = REPO / "connectors" / "java"
 HELPER_JAR = HELPER_DIR / "target" / "journey-flink-connectors.jar"
@@ -125,7 +134,29 @@ def _locked() -> dict[str, str]:
 def _cached_files() -> list[Path]:
     files = sorted(KAFKA_LIBS.glob("*.jar")) + sorted(FLINK_JARS.glob("*.jar"))
     files += [t for t in (APICURIO_TARBALL, DEBEZIUM_TARBALL) if t.exists()]
+    files += [j for j in sorted(AVRO_CONVERTER_PLUGIN.glob("*.jar")) if j != AVRO_CONVERTER_MANIFEST]
     return files
+
+
+def _poms_digest() -> str:
+    """One digest of the pom and its module: either changing means a new fetch."""
+    h = hashlib.sha256()
+    for pom in (POM, CONVERTER_POM):
+        h.update(_sha256(pom).encode())
+    return h.hexdigest()
+
+
+def _write_converter_manifest() -> None:
+    """A jar holding only META-INF/services for the converter, so that the worker's
+    plugin.discovery=service_load sees it. Same bytes every time (fixed entry dates)."""
+    import zipfile
+
+    services = "META-INF/services/org.apache.kafka.connect.storage.Converter"
+    entry = zipfile.ZipInfo(services, (1980, 1, 1, 0, 0, 0))
+    tmp = AVRO_CONVERTER_MANIFEST.with_suffix(".tmp")
+    with zipfile.ZipFile(tmp, "w") as zf:
+        zf.writestr(entry, AVRO_CONVERTER_CLASS + "\n")
+    tmp.rename(AVRO_CONVERTER_MANIFEST)
 
 
 def _verify(lock: dict[str, str]) -> list[str]:
@@ -141,7 +172,7 @@ def _verify(lock: dict[str, str]) -> list[str]:
 def fetch(relock: bool = False) -> None:
     """Resolve the pinned artifacts with Maven into the cache and check their hashes."""
     lock = _locked()
-    pom_hash = _sha256(POM)
+    pom_hash = _poms_digest()
     stamp_ok = FETCH_STAMP.exists() and FETCH_STAMP.read_text().strip() == pom_hash
     if stamp_ok and not relock and lock and not _verify(lock):
         say(f"artifacts already in {CACHE} (hashes checked, nothing downloaded)")
@@ -153,6 +184,7 @@ def fetch(relock: bool = False) -> None:
         # copy-dependencies never deletes: start clean so a version change leaves no stale jars
         shutil.rmtree(KAFKA_LIBS, ignore_errors=True)
         shutil.rmtree(FLINK_JARS, ignore_errors=True)
+        shutil.rmtree(AVRO_CONVERTER_PLUGIN, ignore_errors=True)
         cmd = [
             "mvn",
             "-B",
@@ -162,6 +194,7 @@ def fetch(relock: bool = False) -> None:
             str(POM),
             "generate-resources",
             f"-Dstack.cache={CACHE}",
+            f"-Dconnect.plugins={CONNECT_PLUGINS}",
         ]
         r = subprocess.run(cmd)
         if r.returncode != 0:
@@ -205,6 +238,8 @@ def fetch(relock: bool = False) -> None:
         shutil.rmtree(DEBEZIUM_PLUGIN, ignore_errors=True)
         (tmp / "debezium-connector-postgres").rename(DEBEZIUM_PLUGIN)
         shutil.rmtree(tmp, ignore_errors=True)
+    if not AVRO_CONVERTER_MANIFEST.exists():
+        _write_converter_manifest()
 
 
 def build_helpers() -> None:
@@ -968,17 +1003,33 @@ def connector_config(
     }
     fmt = fmt or CDC_FORMAT
     if fmt == "avro":
-        # Keys stay JSON objects (CONTRACTS.md); values go Avro through the registry, written in
-        # the Confluent wire format (4-byte content id) by Apicurio's converter.
-        conf |= {
-            "value.converter": "io.apicurio.registry.utils.converter.AvroConverter",
-            "value.converter.apicurio.registry.url": f"http://127.0.0.1:{REGISTRY_PORT}/apis/registry/v3",
-            "value.converter.apicurio.registry.auto-register": "true",
-            "value.converter.apicurio.registry.find-latest": "true",
-        }
+        conf |= avro_value_converter()
     elif fmt != "json":
         fail(f"JOURNEY_CDC_FORMAT={fmt!r}: choose json or avro")
     return conf
+
+
+def avro_value_converter() -> dict[str, str]:
+    """Values as Avro through the registry, in the Confluent wire format the decoder reads.
+
+    Keys stay JSON objects (CONTRACTS.md, the worker's key.converter). Apicurio's 2.6 converter
+    speaks the registry's v2 API (Apicurio 3 still serves it) and registers the writer schema
+    under `<topic>-value` (TopicIdStrategy, group `default`: the ccompat API's subject).
+    The Legacy4ByteIdHandler writes magic byte 0 and a 4-byte id instead of Apicurio's 8-byte
+    one (what `as-confluent=true` selects, minus the warning it logs at every task start about a
+    second id handler); `use-id=contentId` makes that id the content id, which is what Apicurio
+    3's ccompat API calls a schema id (`/apis/ccompat/v7/schemas/ids/{id}`); headers off, so
+    the id is in the value and not in Kafka headers.
+    """
+    prefix = "value.converter.apicurio.registry."
+    return {
+        "value.converter": AVRO_CONVERTER_CLASS,
+        prefix + "url": f"http://127.0.0.1:{REGISTRY_PORT}/apis/registry/v2",
+        prefix + "auto-register": "true",
+        prefix + "id-handler": "io.apicurio.registry.serde.Legacy4ByteIdHandler",
+        prefix + "use-id": "contentId",
+        prefix + "headers.enabled": "false",
+    }
 
 
 def _http(method: str, path: str, body: object = None) -> tuple[int, object]:
@@ -1006,11 +1057,10 @@ def _connect_answers() -> bool:
 
 def _connect_configure() -> bool:
     """PUT each connector's config: creates it, or updates it when it differs (idempotent)."""
-    if CDC_FORMAT == "avro" and not AVRO_CONVERTER_PLUGIN.is_dir():
+    if CDC_FORMAT == "avro" and not (AVRO_CONVERTER_JAR.exists() and AVRO_CONVERTER_MANIFEST.exists()):
         fail(
-            f"JOURNEY_CDC_FORMAT=avro needs Apicurio's Connect converter in {AVRO_CONVERTER_PLUGIN}, "
-            "which Maven Central as reached here does not serve (docs/cdc.md). Unpack "
-            "apicurio-registry-distro-connect-converter there, or leave JOURNEY_CDC_FORMAT unset."
+            f"JOURNEY_CDC_FORMAT=avro needs Apicurio's Connect converter in {AVRO_CONVERTER_PLUGIN}: "
+            "run `make setup` (or stack.py fetch)."
         )
     for system in SOURCES:
         name, conf = connector_name(system), connector_config(system)

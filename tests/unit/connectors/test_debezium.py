@@ -113,6 +113,24 @@ def test_numeric_as_double_and_timestamp_millis_hint() -> None:
     assert change is not None and isinstance(change.after, ev.Order) and change.after.created_at == NOW_MS
 
 
+def test_timestamp_millis_hint_from_the_avro_writer_schema() -> None:
+    """Debezium's Avro envelope defines the row record in `before` and names it in `after`: the
+    semantic types are found either way (a `timestamp(3)` column is milliseconds)."""
+    t = TABLES["orders.orders"]
+    schema = avro_envelope_schema(t.name)
+    before, after = schema["fields"][0], schema["fields"][1]
+    assert isinstance(before["type"][1], dict) and isinstance(after["type"][1], str)
+    for f in before["type"][1]["fields"]:
+        if f["name"] == "created_at":
+            f["type"][1]["connect.name"] = "io.debezium.time.Timestamp"
+    registry = LocalSchemas()
+    value = Encoder(registry, topic_of(t.name), schema).encode(
+        avro_envelope_record(envelope(t.name, after={**ROWS[t.name], "created_at": NOW_MS}))
+    )
+    change = decode_change(value, t, registry, "x")
+    assert change is not None and isinstance(change.after, ev.Order) and change.after.created_at == NOW_MS
+
+
 def test_tombstone_and_truncate() -> None:
     t = TABLES["crm.customers"]
     assert decode_change(b"null", t, LocalSchemas(), "x") is None

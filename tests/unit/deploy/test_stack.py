@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 import socket
 import subprocess
 import sys
@@ -112,9 +113,55 @@ def test_verify_reports_a_changed_or_missing_artifact(stack_module: ModuleType) 
 def test_the_committed_lock_covers_every_pinned_component() -> None:
     lock = (STACK.parent / "artifacts.sha256").read_text()
     pom = (STACK.parent / "pom.xml").read_text()
-    for needle in ("kafka_2.13-", "flink-sql-connector-kafka-", "apicurio-registry-app-", "log4j-core-"):
+    for needle in (
+        "kafka_2.13-",
+        "flink-sql-connector-kafka-",
+        "apicurio-registry-app-",
+        "log4j-core-",
+        "apicurio-registry-converter/apicurio-registry-utils-converter-",
+        "apicurio-registry-converter/avro-",
+    ):
         assert needle in lock, f"{needle} is not in artifacts.sha256"
+    # the worker provides Kafka's and Connect's API and slf4j: the converter's folder must not
+    # bring its own (Connect loads them parent-first; a second copy only misleads)
+    converter = [line.split()[1] for line in lock.splitlines() if "apicurio-registry-converter/" in line]
+    assert not [j for j in converter if re.search(r"/(kafka-clients|connect-|slf4j)", j)], converter
+    assert "<module>avro-converter</module>" in pom
     assert "<kafka.version>4." in pom, "the broker must be Kafka 4.x"
+
+
+def test_avro_values_go_in_the_confluent_wire_format_with_content_ids(stack_module: ModuleType) -> None:
+    conf = stack_module.connector_config("crm", fmt="avro")
+    assert conf["value.converter"] == "io.apicurio.registry.utils.converter.AvroConverter"
+    assert "key.converter" not in conf, "keys stay the worker's JSON"
+    registry = {
+        k.removeprefix("value.converter."): v for k, v in conf.items() if k.startswith("value.converter.")
+    }
+    assert registry == {
+        "apicurio.registry.url": f"http://127.0.0.1:{stack_module.REGISTRY_PORT}/apis/registry/v2",
+        "apicurio.registry.auto-register": "true",
+        "apicurio.registry.id-handler": "io.apicurio.registry.serde.Legacy4ByteIdHandler",
+        "apicurio.registry.use-id": "contentId",
+        "apicurio.registry.headers.enabled": "false",
+    }
+    assert not any(k.startswith("value.converter") for k in stack_module.connector_config("crm", fmt="json"))
+
+
+def test_the_converter_manifest_names_the_converter_and_is_the_same_every_time(
+    stack_module: ModuleType,
+) -> None:
+    import zipfile
+
+    stack_module.AVRO_CONVERTER_PLUGIN.mkdir(parents=True)
+    stack_module._write_converter_manifest()
+    first = stack_module.AVRO_CONVERTER_MANIFEST.read_bytes()
+    with zipfile.ZipFile(stack_module.AVRO_CONVERTER_MANIFEST) as zf:
+        services = zf.read("META-INF/services/org.apache.kafka.connect.storage.Converter").decode()
+    assert services.split() == [stack_module.AVRO_CONVERTER_CLASS]
+    stack_module.AVRO_CONVERTER_MANIFEST.unlink()
+    stack_module._write_converter_manifest()
+    assert stack_module.AVRO_CONVERTER_MANIFEST.read_bytes() == first
+    assert stack_module.AVRO_CONVERTER_MANIFEST not in stack_module._cached_files(), "generated, not locked"
 
 
 def test_kafka_cluster_id_is_a_22_char_base64url_uuid(stack_module: ModuleType) -> None:
