@@ -58,6 +58,12 @@ class OutputReader:
                 raise AssertionError(f"{what}: not seen in {timeout_s} s; actions: {self.summary()}")
             self.poll()
 
+    def drain(self, seconds: float) -> None:
+        """Read whatever comes for `seconds` more."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            self.poll(min(0.5, max(0.0, deadline - time.monotonic())))
+
     def of(self, customer_id: str, action_type: str) -> list[Record]:
         return [
             a for a in self.actions if a["customer_id"] == customer_id and a["action_type"] == action_type

@@ -130,21 +130,6 @@ def run_demo(settings: Settings) -> int:
     return 0 if same and live else 1
 
 
-#: what the live day must make the journeys send: (customer, action type)
-LIVE_ACTIONS = [
-    (1, "reserve_and_collect"),
-    (2, "cart_reminder"),
-    (3, "cart_alternatives"),
-    (6, "tier_recognition"),
-    (6, "benefits_unlocked"),
-    (7, "document_request"),
-    (7, "activation_fast_track"),
-    (8, "delivery_status_update"),
-    (9, "welcome"),
-    (10, "browse_reminder"),
-]
-
-
 def run_live(settings: Settings, run: str, timeout_s: float = 180) -> bool:
     """The shop live: SQL into its databases (Debezium captures them into the CDC topics), clicks
     into Kafka, the journey job running on a MiniCluster with the cart and browse waits shortened
@@ -155,7 +140,7 @@ def run_live(settings: Settings, run: str, timeout_s: float = 180) -> bool:
     from connectors.admin import ensure_topics
     from connectors.readback import OutputReader
     from jobs import journey
-    from journeyctl.live_shop import Shop, day, outside_holdouts, play, quick_definitions
+    from journeyctl.live_shop import DAY_ACTIONS, Shop, day, outside_holdouts, play, quick_definitions
     from journeys.loader import load_dir
 
     print("== 5/5 the same shop live: SQL into PostgreSQL, Debezium into Kafka, the job running", flush=True)
@@ -191,9 +176,9 @@ def run_live(settings: Settings, run: str, timeout_s: float = 180) -> bool:
         try:
             print(f"   shop run {shop.tag}: every key it writes ends in .{shop.tag}", flush=True)
             play(shop, day(shop))
-            mine = {shop.id(f"c-{n}"): n for n in range(1, 11)}
-            want = set(LIVE_ACTIONS)
-            seen: set[tuple[int, str]] = set()
+            mine = {shop.id(f"c-{n}"): f"c-{n}" for n in range(1, 11)}
+            want = set(DAY_ACTIONS)
+            seen: set[tuple[str, str]] = set()
             print("   actions as they arrive (the first wait for journey time to start: ~30 s):", flush=True)
             while seen < want and time.monotonic() - started < timeout_s:
                 got = reader.poll()
@@ -203,7 +188,7 @@ def run_live(settings: Settings, run: str, timeout_s: float = 180) -> bool:
                 n = mine[a["customer_id"]]
                 seen.add((n, a["action_type"]))
                 print(
-                    f"   +{time.monotonic() - started:5.1f} s  c-{n:<3} {a['journey_id']:22s} "
+                    f"   +{time.monotonic() - started:5.1f} s  {n:5s} {a['journey_id']:22s} "
                     f"{a['action_type']:22s} {a['channel']:7s} {a['reason']}",
                     flush=True,
                 )

@@ -330,6 +330,21 @@ def outside_holdouts(names: Iterable[str], journeys: Iterable[Journey], tries: i
     raise RuntimeError("no run tag keeps these customers out of every holdout")
 
 
+#: what `day` must make the shipped journeys send, as (customer, action type); carts 4 and 5 end
+#: without an action (bought during the wait; sold out with nothing in stock to offer instead)
+DAY_ACTIONS = [
+    ("c-1", "reserve_and_collect"),
+    ("c-2", "cart_reminder"),
+    ("c-3", "cart_alternatives"),
+    ("c-6", "tier_recognition"),
+    ("c-6", "benefits_unlocked"),
+    ("c-7", "document_request"),
+    ("c-7", "activation_fast_track"),
+    ("c-8", "delivery_status_update"),
+    ("c-9", "welcome"),
+    ("c-10", "browse_reminder"),
+]
+
 #: what `play` does, in order: (seconds after the start, what, the step)
 Step = tuple[float, str, Callable[[Shop], None]]
 
