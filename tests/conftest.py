@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from journeyctl.settings import Settings
+from tests.flink_cluster import standalone_cluster
 from tests.stack import StackAddresses, stack_module, test_stack, wait_for_connectors
 
 
@@ -54,3 +55,10 @@ def unique() -> Callable[[str], str]:
     """Topic and subject names of this test alone, so tests never see each other's records."""
     run = uuid.uuid4().hex[:8]
     return lambda name: f"{name}-{run}"
+
+
+@pytest.fixture(scope="session")
+def flink_cluster() -> Iterator[str]:
+    """A standalone Flink cluster (deploy/local/cluster.py); its REST address."""
+    with standalone_cluster() as rest_address:
+        yield rest_address

@@ -12,15 +12,8 @@ delete then erases a customer with a wait still open.
 from __future__ import annotations
 
 import json
-import os
-import re
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -30,19 +23,13 @@ from jobs.journey import topics
 from journeyctl.live_shop import DAY_ACTIONS, Shop, day, outside_holdouts, play, quick_definitions
 from journeyctl.settings import Settings
 from journeys.loader import load_dir
-from tests.e2e.conftest import CLUSTER_SCRIPT
+from tests.flink_cluster import rest, submit_journey, wait_until_running
 from tests.journey_checks import own_topics
 from tests.stack import StackAddresses
 
 pytestmark = pytest.mark.e2e
 
 QUICK = {"wait: {quiet: 30m}": "wait: {quiet: 20s}", "wait: {quiet: 1h}": "wait: {quiet: 20s}"}
-
-
-def _get(url: str, method: str = "GET") -> Any:
-    with urllib.request.urlopen(urllib.request.Request(url, method=method), timeout=10) as r:
-        body = r.read()
-        return json.loads(body) if body else None
 
 
 @pytest.fixture
@@ -58,25 +45,14 @@ def journey_job(
     folder = quick_definitions(tmp_path / "definitions", QUICK)
     s = s.model_copy(update={"journeys": s.journeys.model_copy(update={"definitions": str(folder)})})
     ensure_topics(s, topics(s), partitions=2)
-    submitted = subprocess.run(
-        [sys.executable, str(CLUSTER_SCRIPT), "submit", "journey"],
-        env={**os.environ, **s.environment()},
-        capture_output=True,
-        text=True,
-    )
-    found = re.search(r"job ([0-9a-f]{32})", submitted.stdout)
-    assert found, f"submission failed:\n{submitted.stdout[-3000:]}\n{submitted.stderr[-3000:]}"
-    job = found.group(1)
+    job = submit_journey(s)
     try:
-        deadline = time.monotonic() + 120
-        while {v["status"] for v in _get(f"{flink_cluster}/jobs/{job}")["vertices"]} != {"RUNNING"}:
-            assert time.monotonic() < deadline, "the job's tasks did not start"
-            time.sleep(1)
+        wait_until_running(flink_cluster, job)
         yield s
-        state = _get(f"{flink_cluster}/jobs/{job}")["state"]
-        assert state == "RUNNING", f"the job is {state}: {_get(f'{flink_cluster}/jobs/{job}/exceptions')}"
+        state = rest(f"{flink_cluster}/jobs/{job}")["state"]
+        assert state == "RUNNING", f"the job is {state}: {rest(f'{flink_cluster}/jobs/{job}/exceptions')}"
     finally:
-        _get(f"{flink_cluster}/jobs/{job}?mode=cancel", method="PATCH")
+        rest(f"{flink_cluster}/jobs/{job}?mode=cancel", method="PATCH")
 
 
 def test_the_shops_databases_drive_every_journey_and_each_action_arrives_once(journey_job: Settings) -> None:

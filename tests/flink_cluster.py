@@ -1,0 +1,72 @@
+"""The standalone Flink cluster tests submit the journey job to (deploy/local/cluster.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from journeyctl.settings import REPO, Settings
+
+CLUSTER_SCRIPT = REPO / "deploy" / "local" / "cluster.py"
+
+
+@contextmanager
+def standalone_cluster() -> Iterator[str]:
+    """A JobManager and a TaskManager from PyFlink's own scripts; their REST address. A cluster the
+    developer started is left running; one started here is stopped."""
+    was_running = subprocess.run([sys.executable, str(CLUSTER_SCRIPT), "status"], capture_output=True)
+    subprocess.run([sys.executable, str(CLUSTER_SCRIPT), "up"], check=True)
+    try:
+        yield f"http://127.0.0.1:{os.environ.get('FLINK_REST_PORT', '8091')}"
+    finally:
+        if was_running.returncode != 0 and not os.environ.get("JOURNEY_KEEP_STACK"):
+            subprocess.run([sys.executable, str(CLUSTER_SCRIPT), "down"], check=False)
+
+
+def submit_journey(settings: Settings, *args: str) -> str:
+    """`flink run -py` of the journey job with these settings (as JOURNEY_* variables); its id."""
+    submitted = subprocess.run(
+        [sys.executable, str(CLUSTER_SCRIPT), "submit", "journey", *args],
+        env={**os.environ, **settings.environment()},
+        capture_output=True,
+        text=True,
+    )
+    found = re.search(r"job ([0-9a-f]{32})", submitted.stdout)
+    assert found, f"submission failed:\n{submitted.stdout[-3000:]}\n{submitted.stderr[-3000:]}"
+    return found.group(1)
+
+
+def rest(url: str, method: str = "GET") -> Any:
+    with urllib.request.urlopen(urllib.request.Request(url, method=method), timeout=10) as r:
+        body = r.read()
+        return json.loads(body) if body else None
+
+
+def wait_until_running(base: str, job_id: str, timeout_s: float = 120) -> None:
+    """Until every task of the job runs (its sources have their partitions then)."""
+    deadline = time.monotonic() + timeout_s
+    while {v["status"] for v in rest(f"{base}/jobs/{job_id}")["vertices"]} != {"RUNNING"}:
+        assert time.monotonic() < deadline, f"the tasks of job {job_id} did not start in {timeout_s} s"
+        time.sleep(1)
+
+
+def wait_until_finished(base: str, job_id: str, timeout_s: float = 300) -> None:
+    deadline = time.monotonic() + timeout_s
+    state = "?"
+    while time.monotonic() < deadline:
+        state = rest(f"{base}/jobs/{job_id}")["state"]
+        if state == "FINISHED":
+            return
+        if state in ("FAILED", "CANCELED"):
+            root = rest(f"{base}/jobs/{job_id}/exceptions").get("root-exception", "")
+            raise AssertionError(f"job {job_id} is {state}: {str(root)[:3000]}")
+        time.sleep(1)
+    raise AssertionError(f"job {job_id} still {state} after {timeout_s} s")

@@ -1,0 +1,37 @@
+"""The journey job on a real standalone Flink cluster, submitted with `flink run -py`, over a
+recorded day.
+
+The cluster is a JobManager and a TaskManager (2 slots) started from the PyFlink distribution's
+own scripts (deploy/local/cluster.py); the job runs at parallelism 2 over the recorded shop day
+in Kafka, its settings passed as `JOURNEY_*` variables to the submitting client. What it writes,
+read `read_committed`, must be exactly what `simulate` decides, and the cart paths those of
+SCENARIOS.md section 1. (The live day, its operational data from the databases, runs on the same
+cluster in tests/e2e.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from journeyctl.settings import Settings
+from tests.flink_cluster import rest, submit_journey, wait_until_finished
+from tests.journey_checks import assert_cart_paths, assert_same_decisions, read_outputs, shop_day_in_kafka
+
+pytestmark = pytest.mark.integration
+
+
+def test_the_journey_job_submitted_to_a_standalone_cluster_gives_what_simulate_gives(
+    flink_cluster: str, settings: Settings, unique: Callable[[str], str]
+) -> None:
+    s, sim = shop_day_in_kafka(settings, unique)
+    assert s.flink.parallelism == 2
+    job_id = submit_journey(s, "--bounded")
+    job = rest(f"{flink_cluster}/jobs/{job_id}")
+    assert {v["parallelism"] for v in job["vertices"]} == {2}, "every operator runs at parallelism 2"
+
+    wait_until_finished(flink_cluster, job_id)
+    actions, events = read_outputs(s, sim.actions, sim.journey_events)
+    assert_same_decisions(actions, events, sim.actions, sim.journey_events)
+    assert_cart_paths(actions, events)
