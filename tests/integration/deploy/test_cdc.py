@@ -24,7 +24,7 @@ import psycopg
 import pytest
 from confluent_kafka import Consumer, Message
 
-from connectors.avro import LocalSchemas
+from connectors.avro import LocalSchemas, SchemaSource
 from connectors.decoder import DeadLetter, Decoder, Skipped
 from connectors.records import KafkaRecord
 from journeyctl.settings import STACK_SCRIPT, Settings
@@ -91,9 +91,12 @@ def read_keyed(
     return got
 
 
-def decode_all(settings: Settings, msgs: list[Message]) -> list[ev.ChangeEvent | None]:
-    """The pipeline's decoder over the records: change events, None for tombstones; no dead letter."""
-    decoder = Decoder(settings, LocalSchemas())
+def decode_all(
+    settings: Settings, msgs: list[Message], schemas: SchemaSource | None = None
+) -> list[ev.ChangeEvent | None]:
+    """The pipeline's decoder over the records: change events, None for tombstones; no dead letter.
+    `schemas`: where Avro values' schemas come from (the registry); JSON needs none."""
+    decoder = Decoder(settings, schemas or LocalSchemas())
     out: list[ev.ChangeEvent | None] = []
     for m in msgs:
         r = KafkaRecord(m.topic(), m.partition(), m.offset(), m.timestamp()[1], m.key(), m.value())

@@ -22,18 +22,15 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from confluent_kafka import Message
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from connectors.avro import LocalSchemas, RegistryClient, SchemaSource
-from connectors.decoder import DeadLetter, Decoder, Skipped
-from connectors.records import KafkaRecord
+from connectors.avro import RegistryClient
 from journeyctl.settings import Settings
 from journeys import events as ev
-from tests.integration.deploy.test_cdc import CASES, FULL, read_keyed, sql
+from tests.integration.deploy.test_cdc import CASES, FULL, decode_all, read_keyed, sql
 from tests.stack import StackAddresses, stack_module, wait_for_connectors
 
 pytestmark = pytest.mark.integration
@@ -143,24 +140,6 @@ def avro_cdc(cdc: StackAddresses) -> Iterator[AvroCdc]:
                     registry.delete(f"/subjects/{subject}", params={"permanent": permanent})
 
 
-def _decode(settings: Settings, schemas: SchemaSource, msgs: list[Message]) -> list[ev.ChangeEvent | None]:
-    """The pipeline's Decoder over the records: change events, None for tombstones; no dead letter."""
-    decoder = Decoder(settings, schemas)
-    out: list[ev.ChangeEvent | None] = []
-    for m in msgs:
-        r = KafkaRecord(m.topic(), m.partition(), m.offset(), m.timestamp()[1], m.key(), m.value())
-        outcome = decoder.decode(r)
-        assert type(outcome) is not DeadLetter, f"dead letter: {outcome}"
-        if type(outcome) is Skipped:
-            assert outcome.reason == "tombstone"
-            out.append(None)
-        else:
-            assert type(outcome) is ev.ChangeEvent
-            out.append(outcome)
-    assert decoder.counts["dead_letter"] == 0
-    return out
-
-
 def _same_change(e: ev.ChangeEvent | None) -> ev.ChangeEvent | None:
     """The event without ts_ms: when each connector processed the change, not part of it."""
     return None if e is None else dataclasses.replace(e, ts_ms=0)
@@ -213,9 +192,9 @@ def test_insert_update_delete_arrive_as_avro_in_the_confluent_wire_format(
             "topics": settings.topics.model_copy(update={"cdc": {**settings.topics.cdc, **avro_cdc.topics}})
         }
     )
-    avro_events = _decode(avro_settings, RegistryClient(settings.registry.client_config()), msgs)
+    avro_events = decode_all(avro_settings, msgs, RegistryClient(settings.registry.client_config()))
     json_msgs = read_keyed(settings, f"{system}.public.{name}", key, expected=4)
-    json_events = _decode(settings, LocalSchemas(), json_msgs)
+    json_events = decode_all(settings, json_msgs)
     assert [e.op if e else None for e in avro_events] == ["c", "u", "d", None]
     assert list(map(_same_change, avro_events)) == list(map(_same_change, json_events))
     c_ev, u_ev, d_ev, _ = avro_events
@@ -307,10 +286,10 @@ def test_the_id_in_the_value_is_the_content_id_not_the_global_id(
         copy_topics = settings.topics.model_copy(
             update={"cdc": {**settings.topics.cdc, f"{system}.{name}": copy}}
         )
-        (event,) = _decode(
+        (event,) = decode_all(
             settings.model_copy(update={"topics": copy_topics}),
-            RegistryClient(settings.registry.client_config()),
             [b],
+            RegistryClient(settings.registry.client_config()),
         )
         assert event is not None and event.op == "c" and type(event.after) is ev.Customer
         assert event.after.customer_id == row["customer_id"]
