@@ -352,8 +352,8 @@ Step = tuple[float, str, Callable[[Shop], None]]
 def day(shop: Shop) -> list[Step]:
     """The recorded day's stories, live: the five cart paths of SCENARIOS.md section 1, a tier
     upgrade, an application that needs documents and is then verified, an order that ships and
-    is delayed, a sign-up, two views of a category. With the shipped definitions the carts act
-    after 30 minutes; `quick_definitions` shortens that."""
+    is delayed, a support ticket opened and solved, a sign-up, two views of a category. With the
+    shipped definitions the carts act after 30 minutes; `quick_definitions` shortens that."""
     c = {n: shop.id(f"c-{n}") for n in range(1, 11)}
     today = datetime.now(UTC).date()
     homes = [BERLIN, MUNICH, BERLIN, BERLIN, MUNICH, BERLIN, BERLIN, MUNICH, BERLIN, BERLIN]
@@ -399,7 +399,9 @@ def day(shop: Shop) -> list[Step]:
         (9, "orders: c-8 pays; the shipment is created", lambda s: s.order(c[8], s.id("o-8"), "149.00")),
         (9, "orders: c-8's shipment, due in 2 days", ship("created", 2)),
         (12, "onboarding: c-7 is verified", lambda s: s.application(c[7], s.id("a-7"), "verified", [])),
+        (10, "support: c-5 opens a ticket", lambda s: s.ticket(c[5], s.id("t-5"), "normal", "open")),
         (14, "orders: c-8's shipment is delayed by 2 days", ship("delayed", 4)),
+        (15, "support: c-5's ticket is solved", lambda s: s.ticket(c[5], s.id("t-5"), "normal", "solved")),
     ]
 
 
