@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from confluent_kafka import Consumer
-from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry import SchemaRegistryClient, topic_subject_name_strategy
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
@@ -34,7 +34,13 @@ class OutputReader:
         )
         t = settings.topics
         self.consumer.subscribe([*t.actions.values(), t.journey_events])
-        self.decode = AvroDeserializer(SchemaRegistryClient(settings.registry.client_config()))
+        self.decode = AvroDeserializer(
+            SchemaRegistryClient(settings.registry.client_config()),
+            # the subject is `<topic>-value`; by default confluent-kafka 2.16 first asks for the
+            # topic's schema associations (Apicurio answers 404): a call more per topic, and one
+            # of them once never got its answer on a kept-alive connection
+            conf={"subject.name.strategy": topic_subject_name_strategy},
+        )
         self.actions: list[Record] = []
         self.events: list[Record] = []
 

@@ -98,8 +98,11 @@ class RegistrySettings(BaseModel):
     basic_auth_user: str | None = None
     basic_auth_password: SecretStr | None = None
 
+    #: a registry call that gets no answer fails after this long instead of hanging its caller
+    timeout_s: float = 10.0
+
     def client_config(self) -> dict[str, Any]:
-        conf: dict[str, Any] = {"url": self.url}
+        conf: dict[str, Any] = {"url": self.url, "timeout": self.timeout_s}
         if self.basic_auth_user is not None:
             pw = self.basic_auth_password.get_secret_value() if self.basic_auth_password else ""
             conf["basic.auth.user.info"] = f"{self.basic_auth_user}:{pw}"

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from confluent_kafka import Consumer, Message, Producer
-from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry import SchemaRegistryClient, topic_subject_name_strategy
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
@@ -70,7 +70,10 @@ def read_committed_avro(
     settings: Settings, topic: str, expected: int, timeout_s: float = 60.0
 ) -> list[dict[str, Any]]:
     """`read_committed`, each value decoded by confluent-kafka's AvroDeserializer through the registry."""
-    deserialize = AvroDeserializer(SchemaRegistryClient(settings.registry.client_config()))
+    deserialize = AvroDeserializer(
+        SchemaRegistryClient(settings.registry.client_config()),
+        conf={"subject.name.strategy": topic_subject_name_strategy},  # see connectors/readback.py
+    )
     ctx = SerializationContext(topic, MessageField.VALUE)
     return [
         deserialize(m.value(), ctx) for m in read_committed(settings, topic, expected, timeout_s=timeout_s)
