@@ -140,14 +140,20 @@ def run_live(settings: Settings, run: str, timeout_s: float = 180) -> bool:
     from connectors.admin import ensure_topics
     from connectors.readback import OutputReader
     from jobs import journey
-    from journeyctl.live_shop import DAY_ACTIONS, Shop, day, outside_holdouts, play, quick_definitions
+    from journeyctl.live_shop import (
+        DAY_ACTIONS,
+        LIVE_WAITS,
+        Shop,
+        day,
+        outside_holdouts,
+        play,
+        quick_definitions,
+    )
     from journeys.loader import load_dir
 
     print("== 5/5 the same shop live: SQL into PostgreSQL, Debezium into Kafka, the job running", flush=True)
     with tempfile.TemporaryDirectory(prefix="journey-demo-") as tmp:
-        folder = quick_definitions(
-            Path(tmp), {"wait: {quiet: 30m}": "wait: {quiet: 20s}", "wait: {quiet: 1h}": "wait: {quiet: 20s}"}
-        )
+        folder = quick_definitions(Path(tmp), LIVE_WAITS)
         base = Settings()
         s = settings.model_copy(
             update={

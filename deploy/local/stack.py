@@ -496,6 +496,25 @@ KAFKA_DATA = STACK_HOME / "data" / "kafka"
 KAFKA_CONF = STACK_HOME / "conf" / "kafka"
 
 
+def _log4j2_yaml(levels: dict[str, str]) -> str:
+    """A log4j2 configuration for a JVM service of the stack: INFO to stdout (its log file), and
+    these loggers at their own levels."""
+    loggers = "".join(f"      - name: {name}\n        level: {level}\n" for name, level in levels.items())
+    return f"""Configuration:
+  Appenders:
+    Console:
+      name: STDOUT
+      PatternLayout:
+        pattern: "[%d] %p %m (%c)%n"
+  Loggers:
+    Root:
+      level: INFO
+      AppenderRef:
+        - ref: STDOUT
+    Logger:
+{loggers}"""
+
+
 def _kafka_prepare() -> None:
     if not KAFKA_LIBS.is_dir():
         fail(f"Kafka {KAFKA_VERSION} jars are not in {KAFKA_LIBS}: run `make setup` (or stack.py fetch).")
@@ -528,25 +547,15 @@ log.retention.ms=-1
 log.retention.bytes=1073741824
 """
     (KAFKA_CONF / "server.properties").write_text(props)
-    (KAFKA_CONF / "log4j2.yaml").write_text("""Configuration:
-  Appenders:
-    Console:
-      name: STDOUT
-      PatternLayout:
-        pattern: "[%d] %p %m (%c)%n"
-  Loggers:
-    Root:
-      level: INFO
-      AppenderRef:
-        - ref: STDOUT
-    Logger:
-      - name: kafka.request.logger
-        level: WARN
-      - name: org.apache.kafka.controller
-        level: WARN
-      - name: state.change.logger
-        level: WARN
-""")
+    (KAFKA_CONF / "log4j2.yaml").write_text(
+        _log4j2_yaml(
+            {
+                "kafka.request.logger": "WARN",
+                "org.apache.kafka.controller": "WARN",
+                "state.change.logger": "WARN",
+            }
+        )
+    )
     if not (KAFKA_DATA / "meta.properties").exists():
         KAFKA_DATA.mkdir(parents=True, exist_ok=True)
         cluster_id = _kafka_cluster_id()
@@ -925,30 +934,18 @@ session.timeout.ms=6000
 heartbeat.interval.ms=2000
 offset.flush.interval.ms=1000
 """)
-    (CONNECT_CONF / "log4j2.yaml").write_text("""Configuration:
-  Appenders:
-    Console:
-      name: STDOUT
-      PatternLayout:
-        pattern: "[%d] %p %m (%c)%n"
-  Loggers:
-    Root:
-      level: INFO
-      AppenderRef:
-        - ref: STDOUT
-    Logger:
-      - name: org.apache.kafka.clients
-        level: WARN
-      - name: org.apache.kafka.common.config.AbstractConfig
-        level: WARN
-      - name: org.apache.kafka.connect.runtime.isolation
-        level: WARN
-      - name: org.reflections
-        level: ERROR
-      # a WARN per built-in type per connector start ("already mapped"): noise
-      - name: io.debezium.connector.postgresql.TypeRegistry
-        level: ERROR
-""")
+    (CONNECT_CONF / "log4j2.yaml").write_text(
+        _log4j2_yaml(
+            {
+                "org.apache.kafka.clients": "WARN",
+                "org.apache.kafka.common.config.AbstractConfig": "WARN",
+                "org.apache.kafka.connect.runtime.isolation": "WARN",
+                "org.reflections": "ERROR",
+                # a WARN per built-in type per connector start ("already mapped"): noise
+                "io.debezium.connector.postgresql.TypeRegistry": "ERROR",
+            }
+        )
+    )
 
 
 def _connect_command() -> list[str]:

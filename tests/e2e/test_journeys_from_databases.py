@@ -20,7 +20,7 @@ import pytest
 from connectors.admin import ensure_topics
 from connectors.readback import OutputReader
 from jobs.journey import topics
-from journeyctl.live_shop import DAY_ACTIONS, Shop, day, outside_holdouts, play, quick_definitions
+from journeyctl.live_shop import DAY_ACTIONS, LIVE_WAITS, Shop, day, outside_holdouts, play, quick_definitions
 from journeyctl.settings import Settings
 from journeys.loader import load_dir
 from tests.flink_cluster import rest, submit_journey, wait_until_running
@@ -28,8 +28,6 @@ from tests.journey_checks import own_topics
 from tests.stack import StackAddresses
 
 pytestmark = pytest.mark.e2e
-
-QUICK = {"wait: {quiet: 30m}": "wait: {quiet: 20s}", "wait: {quiet: 1h}": "wait: {quiet: 20s}"}
 
 
 @pytest.fixture
@@ -42,7 +40,7 @@ def journey_job(
     # the CDC topics are the connectors' own, shared with every run (rows of other runs carry
     # other tags; their customers' actions are not this test's)
     s = s.model_copy(update={"topics": s.topics.model_copy(update={"cdc": settings.topics.cdc})})
-    folder = quick_definitions(tmp_path / "definitions", QUICK)
+    folder = quick_definitions(tmp_path / "definitions", LIVE_WAITS)
     s = s.model_copy(update={"journeys": s.journeys.model_copy(update={"definitions": str(folder)})})
     ensure_topics(s, topics(s), partitions=2)
     job = submit_journey(s)

@@ -91,6 +91,21 @@ def read_keyed(
     return got
 
 
+def insert_update_delete(
+    settings: Settings, table: str, key_cols: tuple[str, ...], row: dict[str, Any], col: str, new_value: Any
+) -> dict[str, Any]:
+    """The row inserted, one column updated, the row deleted, each in a transaction of its own;
+    the row's key."""
+    system, name = table.split(".")
+    key = {c: row[c] for c in key_cols}
+    where = " AND ".join(f"{c} = %s" for c in key_cols)
+    values = ", ".join(["%s"] * len(row))
+    sql(settings, system, f"INSERT INTO {name} ({', '.join(row)}) VALUES ({values})", tuple(row.values()))
+    sql(settings, system, f"UPDATE {name} SET {col} = %s WHERE {where}", (new_value, *key.values()))
+    sql(settings, system, f"DELETE FROM {name} WHERE {where}", tuple(key.values()))
+    return key
+
+
 def decode_all(
     settings: Settings, msgs: list[Message], schemas: SchemaSource | None = None
 ) -> list[ev.ChangeEvent | None]:
@@ -239,19 +254,8 @@ def test_insert_update_delete_arrive_in_the_debezium_envelope(
 ) -> None:
     system, name = table.split(".")
     key_cols, make_row, (col, new_value, new_encoded), encodings = CASES[table]
-    k = f"t-{uuid.uuid4().hex[:10]}"
-    row = make_row(k)
-    key = {c: row[c] for c in key_cols}
-    where = " AND ".join(f"{c} = %s" for c in key_cols)
-    cols = ", ".join(row)
-    sql(
-        settings,
-        system,
-        f"INSERT INTO {name} ({cols}) VALUES ({', '.join(['%s'] * len(row))})",
-        tuple(row.values()),
-    )
-    sql(settings, system, f"UPDATE {name} SET {col} = %s WHERE {where}", (new_value, *key.values()))
-    sql(settings, system, f"DELETE FROM {name} WHERE {where}", tuple(key.values()))
+    row = make_row(f"t-{uuid.uuid4().hex[:10]}")
+    key = insert_update_delete(settings, table, key_cols, row, col, new_value)
 
     msgs = read_keyed(settings, f"{system}.public.{name}", key, expected=4)
     assert len(msgs) == 4, f"expected c, u, d and a tombstone; got {len(msgs)}"

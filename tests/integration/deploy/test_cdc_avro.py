@@ -30,7 +30,7 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 from connectors.avro import RegistryClient
 from journeyctl.settings import Settings
 from journeys import events as ev
-from tests.integration.deploy.test_cdc import CASES, FULL, decode_all, read_keyed, sql
+from tests.integration.deploy.test_cdc import CASES, FULL, decode_all, insert_update_delete, read_keyed, sql
 from tests.stack import StackAddresses, stack_module, wait_for_connectors
 
 pytestmark = pytest.mark.integration
@@ -151,18 +151,8 @@ def test_insert_update_delete_arrive_as_avro_in_the_confluent_wire_format(
 ) -> None:
     system, name = table.split(".")
     key_cols, make_row, (col, new_value, _), _ = CASES[table]
-    k = f"avro-{uuid.uuid4().hex[:10]}"
-    row = make_row(k)
-    key = {c: row[c] for c in key_cols}
-    where = " AND ".join(f"{c} = %s" for c in key_cols)
-    sql(
-        settings,
-        system,
-        f"INSERT INTO {name} ({', '.join(row)}) VALUES ({', '.join(['%s'] * len(row))})",
-        tuple(row.values()),
-    )
-    sql(settings, system, f"UPDATE {name} SET {col} = %s WHERE {where}", (new_value, *key.values()))
-    sql(settings, system, f"DELETE FROM {name} WHERE {where}", tuple(key.values()))
+    row = make_row(f"avro-{uuid.uuid4().hex[:10]}")
+    key = insert_update_delete(settings, table, key_cols, row, col, new_value)
 
     topic = avro_cdc.topics[table]
     # keys stay JSON objects on the Avro path too (read_keyed matches them as JSON)
