@@ -3,7 +3,8 @@
 Each converter takes the raw JSON/Avro value and the column name and returns the typed value,
 or raises a `DecodeError` naming the column. Debezium's defaults (CONTRACTS.md): `date` = days
 since epoch, `timestamp` = epoch microseconds, `timestamptz` = ISO-8601 string, `numeric` = string
-(`decimal.handling.mode=string`) or double.
+(`decimal.handling.mode=string`) or double. Time columns accept every one of those encodings
+(`timestamp`): a column that is `timestamp` at one source is `timestamptz` at another.
 """
 
 from __future__ import annotations
@@ -75,7 +76,8 @@ def boolean(v: Any, col: str) -> bool:
 
 
 def days_date(v: Any, col: str) -> str:
-    """`date`: days since 1970-01-01 (int); an ISO date string is accepted too."""
+    """`date`: days since 1970-01-01 (int, Debezium's and Connect's Date); ISO text and date
+    objects are accepted too (a date written as a timestamp at midnight counts as its day)."""
     if type(v) is int:
         if not -719_162 <= v <= _MAX_DAYS:
             raise InvalidValue(f"column {col!r}: {v} days since epoch is out of range")
@@ -84,28 +86,77 @@ def days_date(v: Any, col: str) -> str:
         try:
             return date.fromisoformat(v).isoformat()
         except ValueError:
+            pass
+        try:
+            return datetime.fromisoformat(v).date().isoformat()
+        except ValueError:
             raise WrongType(f"column {col!r}: {v[:40]!r} is not a date") from None
+    if isinstance(v, datetime):
+        return v.date().isoformat()
+    if isinstance(v, date):
+        return v.isoformat()
     raise WrongType(f"column {col!r}: expected days since epoch, got {_type_name(v)}")
 
 
-def micros_timestamp(v: Any, col: str) -> int:
-    """`timestamp`: epoch microseconds (int) -> epoch milliseconds."""
-    if type(v) is int:
+def timestamp(v: Any, col: str) -> int:
+    """A time column in any encoding the contract allows -> epoch milliseconds.
+
+    `timestamp` columns arrive as epoch microseconds (Debezium's default) or milliseconds
+    (`timestamp(3)`, Connect's own Timestamp), `timestamptz` as ISO-8601 text, and the same column
+    is one at one source and the other at the next; Avro logical types come as ints (logical types
+    are not decoded) or, from other readers, as datetimes. Without a schema that says which unit an
+    int is, its size does: below 1e14 milliseconds (up to the year 5138), below 1e17 microseconds,
+    else nanoseconds; only microseconds of 1970-1973 would be misread.
+    """
+    t = type(v)
+    if t is int:
+        return _epoch_ms(v)
+    if t is str:
+        s = v.strip()
+        if s[1:].isdigit() and (s[0].isdigit() or s[0] == "-"):
+            return _epoch_ms(int(s))
+        return iso_timestamp(s, col)
+    if t is float:
+        if v != v or v in (float("inf"), float("-inf")):
+            raise InvalidValue(f"column {col!r}: {v!r} is not a time")
+        return _epoch_ms(int(v))
+    if isinstance(v, datetime):
+        return int((v if v.tzinfo is not None else v.replace(tzinfo=UTC)).timestamp() * 1000)
+    if isinstance(v, date):
+        return (v - EPOCH).days * 86_400_000
+    raise WrongType(
+        f"column {col!r}: expected a timestamp (ISO-8601 text or epoch time), got {_type_name(v)}"
+    )
+
+
+def _epoch_ms(v: int) -> int:
+    a = -v if v < 0 else v
+    if a < 100_000_000_000_000:
+        return v
+    if a < 100_000_000_000_000_000:
         return v // 1000
-    if type(v) is str:
-        return iso_timestamp(v, col)
-    raise WrongType(f"column {col!r}: expected epoch microseconds, got {_type_name(v)}")
+    return v // 1_000_000
+
+
+def micros_timestamp(v: Any, col: str) -> int:
+    """A schema says epoch microseconds (`io.debezium.time.MicroTimestamp`, Avro timestamp-micros)."""
+    return v // 1000 if type(v) is int else timestamp(v, col)
 
 
 def millis_timestamp(v: Any, col: str) -> int:
-    """Debezium's `io.debezium.time.Timestamp` (precision <= 3): already milliseconds."""
-    if type(v) is int:
-        return v
-    raise WrongType(f"column {col!r}: expected epoch milliseconds, got {_type_name(v)}")
+    """A schema says epoch milliseconds (`io.debezium.time.Timestamp`, Connect's Timestamp,
+    Avro timestamp-millis)."""
+    return v if type(v) is int else timestamp(v, col)
+
+
+def nanos_timestamp(v: Any, col: str) -> int:
+    """A schema says epoch nanoseconds (`io.debezium.time.NanoTimestamp`)."""
+    return v // 1_000_000 if type(v) is int else timestamp(v, col)
 
 
 def iso_timestamp(v: Any, col: str) -> int:
-    """`timestamptz`: ISO-8601 string (Debezium writes `2026-11-23T11:14:03.120Z`) -> epoch ms."""
+    """ISO-8601 text (Debezium writes `timestamptz` as `2026-11-23T11:14:03.120Z`) -> epoch ms;
+    without an offset it is UTC (a `timestamp` column has none)."""
     if type(v) is not str:
         raise WrongType(f"column {col!r}: expected an ISO-8601 timestamp, got {_type_name(v)}")
     try:

@@ -8,7 +8,6 @@ carries a schema, its semantic type names refine them (a `timestamp(3)` column a
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +15,7 @@ import orjson
 
 from connectors import columns as c
 from connectors.avro import SchemaSource, decode, is_wire_format
-from connectors.errors import BadEnvelope, MalformedJson, MissingField, UnknownOp, WrongType
+from connectors.errors import BadEnvelope, DecodeError, MalformedJson, MissingField, UnknownOp, WrongType
 from journeys import events as ev
 
 Req, Opt = c.required, c.optional
@@ -30,20 +29,35 @@ class Table:
     row: type
     columns: tuple[tuple[str, c.Converter], ...]
     key: tuple[str, ...]
+    #: columns no decision reads: a value there that cannot be read becomes None (and is counted)
+    #: instead of costing the whole row (CONTRACTS.md: never lose a row over such a column)
+    soft: frozenset[str] = frozenset()
 
     def build(
-        self, values: dict[str, Any], where: str, hints: dict[str, c.Converter], key_only: bool = False
+        self,
+        values: dict[str, Any],
+        where: str,
+        hints: dict[str, c.Converter],
+        key_only: bool = False,
+        dropped: list[str] | None = None,
     ) -> ev.Row:
         if type(values) is not dict:
             raise WrongType(f"{where}: expected an object, got {type(values).__name__}")
-        args = []
+        args: list[Any] = []
         for col, conv in self.columns:
             raw = values.get(col)
-            if key_only and col not in self.key:
+            if key_only and raw is None and col not in self.key:
                 # a delete under REPLICA IDENTITY DEFAULT carries only the key columns
-                args.append(None if raw is None else hints.get(col, conv)(raw, f"{where}.{col}"))
+                args.append(None)
                 continue
-            args.append(hints.get(col, conv)(raw, f"{where}.{col}"))
+            try:
+                args.append(hints.get(col, conv)(raw, f"{where}.{col}"))
+            except DecodeError:
+                if col not in self.soft:
+                    raise
+                args.append(None)
+                if dropped is not None:
+                    dropped.append(f"{self.name}.{col}")
         row: ev.Row = self.row(*args)
         return row
 
@@ -63,6 +77,7 @@ TABLES: dict[str, Table] = {
                 ("price", Opt(c.number)),
             ),
             ("sku",),
+            frozenset({"product_id", "name", "price"}),
         ),
         Table(
             "inventory.stores",
@@ -74,6 +89,7 @@ TABLES: dict[str, Table] = {
                 ("lon", Opt(c.number)),
             ),
             ("store_id",),
+            frozenset({"name"}),
         ),
         Table(
             "inventory.stock_levels",
@@ -82,9 +98,10 @@ TABLES: dict[str, Table] = {
                 ("sku", Req(c.text)),
                 ("location_id", Req(c.text)),
                 ("quantity", Req(c.integer)),
-                ("updated_at", Opt(c.micros_timestamp)),
+                ("updated_at", Opt(c.timestamp)),
             ),
             ("sku", "location_id"),
+            frozenset({"updated_at"}),
         ),
         Table(
             "orders.orders",
@@ -96,9 +113,10 @@ TABLES: dict[str, Table] = {
                 ("status", Req(c.one_of(ev.ORDER_STATUSES))),
                 ("total", Opt(c.number)),
                 ("currency", Opt(c.text)),
-                ("created_at", Opt(c.micros_timestamp)),
+                ("created_at", Opt(c.timestamp)),
             ),
             ("order_id",),
+            frozenset({"total", "currency", "created_at"}),
         ),
         Table(
             "orders.shipments",
@@ -109,10 +127,11 @@ TABLES: dict[str, Table] = {
                 ("customer_id", Req(c.text)),
                 ("status", Req(c.one_of(ev.SHIPMENT_STATUSES))),
                 ("estimated_delivery", Opt(c.days_date)),
-                ("delivered_at", Opt(c.micros_timestamp)),
+                ("delivered_at", Opt(c.timestamp)),
                 ("carrier", Opt(c.text)),
             ),
             ("shipment_id",),
+            frozenset({"carrier"}),
         ),
         Table(
             "crm.customers",
@@ -139,9 +158,10 @@ TABLES: dict[str, Table] = {
                 ("channel", Req(c.one_of(ev.CHANNELS))),
                 ("purpose", Req(c.one_of(ev.PURPOSES))),
                 ("granted", Req(c.boolean)),
-                ("updated_at", Opt(c.iso_timestamp)),
+                ("updated_at", Opt(c.timestamp)),
             ),
             ("customer_id", "channel", "purpose"),
+            frozenset({"updated_at"}),
         ),
         Table(
             "support.tickets",
@@ -151,9 +171,10 @@ TABLES: dict[str, Table] = {
                 ("customer_id", Req(c.text)),
                 ("priority", Req(c.one_of(ev.TICKET_PRIORITIES))),
                 ("status", Req(c.one_of(ev.TICKET_STATUSES))),
-                ("created_at", Opt(c.micros_timestamp)),
+                ("created_at", Opt(c.timestamp)),
             ),
             ("ticket_id",),
+            frozenset({"created_at"}),
         ),
         Table(
             "onboarding.applications",
@@ -165,40 +186,62 @@ TABLES: dict[str, Table] = {
                 ("jurisdiction", Opt(c.text)),
                 ("verification_status", Req(c.one_of(ev.VERIFICATION_STATUSES))),
                 ("missing_documents", lambda v, col: () if v is None else c.json_string_list(v, col)),
-                ("updated_at", Opt(c.micros_timestamp)),
+                ("updated_at", Opt(c.timestamp)),
             ),
             ("application_id",),
+            frozenset({"updated_at"}),
         ),
     )
 }
 
 
-_SEMANTIC: dict[str, Callable[[Any, str], Any]] = {
-    "io.debezium.time.Timestamp": c.optional(c.millis_timestamp),
-    "io.debezium.time.MicroTimestamp": c.optional(c.micros_timestamp),
-    "io.debezium.time.NanoTimestamp": c.optional(lambda v, col: c.integer(v, col) // 1_000_000),
-    "io.debezium.time.ZonedTimestamp": c.optional(c.iso_timestamp),
-    "io.debezium.time.Date": c.optional(c.days_date),
+_MILLIS = c.optional(c.millis_timestamp)
+_MICROS = c.optional(c.micros_timestamp)
+_DAYS = c.optional(c.days_date)
+#: what a schema's semantic type says of a column's unit: Debezium's names, Connect's logical
+#: types (`time.precision.mode=connect`) and Avro's logical types
+_SEMANTIC: dict[str, c.Converter] = {
+    "io.debezium.time.Timestamp": _MILLIS,
+    "io.debezium.time.MicroTimestamp": _MICROS,
+    "io.debezium.time.NanoTimestamp": c.optional(c.nanos_timestamp),
+    "io.debezium.time.ZonedTimestamp": c.optional(c.timestamp),
+    "io.debezium.time.Date": _DAYS,
+    "org.apache.kafka.connect.data.Timestamp": _MILLIS,
+    "org.apache.kafka.connect.data.Date": _DAYS,
+    "timestamp-millis": _MILLIS,
+    "timestamp-micros": _MICROS,
+    "local-timestamp-millis": _MILLIS,
+    "local-timestamp-micros": _MICROS,
+    "date": _DAYS,
 }
 
 
 def _json_schema_hints(schema: Any) -> dict[str, c.Converter]:
-    """Semantic types of the `after` struct of a JsonConverter schema (schemas.enable=true)."""
+    """Semantic types of the row struct of a JsonConverter schema (schemas.enable=true)."""
     hints: dict[str, c.Converter] = {}
     if type(schema) is not dict:
         return hints
     for part in schema.get("fields") or ():
         if type(part) is dict and part.get("field") in ("after", "before"):
             for f in part.get("fields") or ():
-                conv = _SEMANTIC.get(f.get("name", "")) if type(f) is dict else None
+                conv = _SEMANTIC.get(f.get("name") or "") if type(f) is dict else None
                 if conv is not None:
                     hints[f["field"]] = conv
             break
     return hints
 
 
+def _avro_column_hint(t: Any) -> c.Converter | None:
+    for tb in t if isinstance(t, list) else [t]:
+        if isinstance(tb, dict):
+            conv = _SEMANTIC.get(tb.get("connect.name") or "") or _SEMANTIC.get(tb.get("logicalType") or "")
+            if conv is not None:
+                return conv
+    return None
+
+
 def _avro_schema_hints(schema: dict[str, Any]) -> dict[str, c.Converter]:
-    """Semantic types from `connect.name` in the Avro converter's writer schema.
+    """Semantic types from `connect.name` (or an Avro `logicalType`) in the writer schema.
 
     The row record is defined where it first appears, in `before`; `after` only names it."""
     hints: dict[str, c.Converter] = {}
@@ -208,24 +251,41 @@ def _avro_schema_hints(schema: dict[str, Any]) -> dict[str, c.Converter]:
         for branch in f["type"] if isinstance(f["type"], list) else [f["type"]]:
             if isinstance(branch, dict) and branch.get("type") == "record":
                 for col in branch.get("fields", ()):
-                    t = col["type"]
-                    for tb in t if isinstance(t, list) else [t]:
-                        conv = _SEMANTIC.get(tb.get("connect.name", "")) if isinstance(tb, dict) else None
-                        if conv is not None:
-                            hints[col["name"]] = conv
+                    conv = _avro_column_hint(col["type"])
+                    if conv is not None:
+                        hints[col["name"]] = conv
                 return hints
+    return hints
+
+
+#: hints per writer schema (the registry client hands out the same object for an id); the schema
+#: is kept beside its hints so that an id() is never mistaken for a collected schema's
+_AVRO_HINTS: dict[int, tuple[dict[str, Any], dict[str, c.Converter]]] = {}
+
+
+def _cached_avro_hints(schema: dict[str, Any]) -> dict[str, c.Converter]:
+    found = _AVRO_HINTS.get(id(schema))
+    if found is not None and found[0] is schema:
+        return found[1]
+    if len(_AVRO_HINTS) > 1000:
+        _AVRO_HINTS.clear()
+    hints = _avro_schema_hints(schema)
+    _AVRO_HINTS[id(schema)] = (schema, hints)
     return hints
 
 
 _OPS = frozenset("curdt")
 
 
-def decode_change(value: bytes, table: Table, schemas: SchemaSource, record_id: str) -> ev.ChangeEvent | None:
-    """A change event, or None for a tombstone (the null value after a delete)."""
+def decode_change(
+    value: bytes, table: Table, schemas: SchemaSource, record_id: str, dropped: list[str] | None = None
+) -> ev.ChangeEvent | None:
+    """A change event, or None for a tombstone (the null value after a delete). Soft columns
+    that could not be read are appended to `dropped`."""
     hints: dict[str, c.Converter]
     if is_wire_format(value):
         payload, writer = decode(value, schemas)
-        hints = _avro_schema_hints(writer)
+        hints = _cached_avro_hints(writer)
     else:
         try:
             payload = orjson.loads(value)
@@ -256,14 +316,14 @@ def decode_change(value: bytes, table: Table, schemas: SchemaSource, record_id: 
     if op == "d":
         if raw_before is None:
             raise MissingField("envelope: a delete without 'before'")
-        before = table.build(raw_before, "before", hints, key_only=True)
+        before = table.build(raw_before, "before", hints, key_only=True, dropped=dropped)
     elif op != "t":
         if raw_after is None:
             raise MissingField(f"envelope: op {op!r} without 'after'")
-        after = table.build(raw_after, "after", hints)
+        after = table.build(raw_after, "after", hints, dropped=dropped)
         if raw_before is not None:
             # REPLICA IDENTITY DEFAULT gives no before on updates; FULL gives all of it
-            before = table.build(raw_before, "before", hints, key_only=True)
+            before = table.build(raw_before, "before", hints, key_only=True, dropped=dropped)
     source = payload.get("source")
     lsn = source.get("lsn") if type(source) is dict else None
     row = after or before
@@ -279,4 +339,35 @@ def decode_change(value: bytes, table: Table, schemas: SchemaSource, record_id: 
         after=after,
         ts_ms=ts_ms,
         event_id=event_id,
+    )
+
+
+def decode_tombstone(
+    key: bytes | None, table: Table, schemas: SchemaSource, record_id: str, ts_ms: int
+) -> ev.ChangeEvent | None:
+    """A tombstone (null value) as the delete of the row its key names, or None when the key does
+    not name one. Debezium sends one after every delete; where a pipeline keeps only the
+    tombstone (an unwrap SMT, a compacted topic), it is the only word that the row is gone, and a
+    deleted consent must stop counting. Applying it after its delete changes nothing."""
+    if not key:
+        return None
+    try:
+        if is_wire_format(key):
+            fields: Any = decode(key, schemas)[0]
+        else:
+            fields = orjson.loads(key)
+            if type(fields) is dict and "payload" in fields and "schema" in fields:
+                fields = fields["payload"]
+    except (DecodeError, orjson.JSONDecodeError):
+        fields = key.decode("utf-8", "replace")
+    if type(fields) is not dict:
+        if len(table.key) != 1 or type(fields) is not str:
+            return None
+        fields = {table.key[0]: fields}
+    try:
+        row = table.build(fields, "key", {}, key_only=True)
+    except DecodeError:
+        return None
+    return ev.ChangeEvent(
+        table=table.name, op="d", before=row, after=None, ts_ms=ts_ms, event_id=f"{record_id}:tombstone"
     )

@@ -9,7 +9,7 @@ from typing import Any
 
 from connectors.avro import Encoder, SchemaSink, SchemaSource, load_schema
 from connectors.clickstream import decode_click
-from connectors.debezium import TABLES, Table, decode_change
+from connectors.debezium import TABLES, Table, decode_change, decode_tombstone
 from connectors.errors import DecodeError, OversizedValue, UnknownTopic
 from connectors.feedback import decode_feedback
 from connectors.records import KafkaRecord
@@ -37,7 +37,9 @@ Outcome = Event | DeadLetter | Skipped
 
 
 class Decoder:
-    """Dispatches by topic. Counts every outcome so that inputs = decoded + skipped + dead letters."""
+    """Dispatches by topic. Counts every outcome so that inputs = decoded + skipped + dead letters;
+    `dropped` counts, per `table.column`, values of soft columns (see `connectors.debezium.Table`)
+    that could not be read and were left empty instead of costing their row."""
 
     def __init__(self, settings: Settings, schemas: SchemaSource) -> None:
         topics = settings.topics
@@ -52,6 +54,8 @@ class Decoder:
             )
         self._tables: dict[str, Table] = {topic: TABLES[name] for name, topic in topics.cdc.items()}
         self.counts: Counter[str] = Counter()
+        self.dropped: Counter[str] = Counter()
+        self._dropped: list[str] = []
 
     def decode(self, record: KafkaRecord) -> Outcome:
         try:
@@ -79,9 +83,17 @@ class Decoder:
             return click
         table = self._tables.get(topic)
         if table is not None:
-            if value is None:
-                return Skipped(record, "tombstone")
-            change = decode_change(value, table, self._schemas, record.record_id)
+            change = None
+            if value is not None:
+                dropped = self._dropped
+                dropped.clear()
+                change = decode_change(value, table, self._schemas, record.record_id, dropped)
+                if dropped:
+                    self.dropped.update(dropped)
+            if change is None:  # a tombstone: the delete of the row its key names
+                change = decode_tombstone(
+                    record.key, table, self._schemas, record.record_id, record.timestamp
+                )
             return Skipped(record, "tombstone") if change is None else change
         if topic == self._feedback:
             if value is None:

@@ -34,6 +34,8 @@ class DecodeFunction(ProcessFunction):  # type: ignore[misc]
         metrics = runtime_context.get_metrics_group()
         self._decoded = metrics.counter("records_decoded")
         self._dead_letters = metrics.counter("records_dead_lettered")
+        # a gauge: the decoder counts them per column, the job shows the total
+        metrics.gauge("columns_dropped", lambda: self._decoder.dropped.total())
         self._skipped = {
             reason: metrics.counter(f"records_skipped_{reason}") for reason in ("tombstone", "anonymous")
         }

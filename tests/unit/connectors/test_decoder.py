@@ -6,6 +6,7 @@ import copy
 import json
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -69,18 +70,47 @@ def test_each_input_kind_is_dispatched_by_topic() -> None:
     assert decoder.counts == {"decoded": len(outcomes)}
 
 
-def test_tombstones_and_anonymous_clicks_are_counted_not_errors() -> None:
+def test_tombstones_without_a_key_and_anonymous_clicks_are_counted_not_errors() -> None:
     decoder = Decoder(SETTINGS, LocalSchemas())
     anon = {k: v for k, v in CLICK.items() if k != "userId"}
     outs = [
-        decoder.decode(_rec("crm.public.customers", None, b'{"customer_id":"c-42"}')),
+        decoder.decode(_rec("crm.public.customers", None, None)),
+        decoder.decode(_rec("crm.public.consents", None, b'{"customer_id": "c-42"}')),
+        decoder.decode(_rec("clickstream", None, b"c-42")),
         decoder.decode(_rec("clickstream", json.dumps(anon).encode())),
     ]
     assert [(type(o), getattr(o, "reason", None)) for o in outs] == [
         (Skipped, "tombstone"),
+        (Skipped, "tombstone"),  # a key that does not name a whole row
+        (Skipped, "tombstone"),
         (Skipped, "anonymous"),
     ]
-    assert decoder.counts == {"skipped": 2}
+    assert decoder.counts == {"skipped": 4}
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        b'{"customer_id": "c-42", "channel": "sms", "purpose": "marketing"}',
+        json.dumps(
+            {
+                "schema": {"type": "struct"},
+                "payload": {"customer_id": "c-42", "channel": "sms", "purpose": "marketing"},
+            }
+        ).encode(),
+    ],
+)
+def test_a_tombstone_is_the_delete_of_the_row_its_key_names(key: bytes) -> None:
+    decoder = Decoder(SETTINGS, LocalSchemas())
+    out = decoder.decode(_rec("crm.public.consents", None, key))
+    assert type(out) is ChangeEvent and out.op == "d" and out.after is None
+    assert (out.before.customer_id, out.before.channel, out.before.purpose) == ("c-42", "sms", "marketing")  # type: ignore[union-attr]
+    assert decoder.counts == {"decoded": 1}
+
+
+def test_a_tombstone_keyed_by_a_plain_string_names_a_one_column_key() -> None:
+    out = Decoder(SETTINGS, LocalSchemas()).decode(_rec("crm.public.customers", None, b"c-42"))
+    assert type(out) is ChangeEvent and out.op == "d" and out.row.customer_id == "c-42"  # type: ignore[union-attr]
 
 
 def test_each_bad_input_class_becomes_a_dead_letter_with_its_reason() -> None:
