@@ -371,10 +371,14 @@ class _Run:
                 )
                 if type(row) is ev.Customer:
                     s.customer = row
-            elif e.table == "crm.consents" and type(row) is ev.Consent:
-                s.consents[f"{row.channel}:{row.purpose}"] = row.granted
-                if row.purpose == "marketing" and row.granted:
-                    s.opted_out.discard(row.channel)
+            elif e.table == "crm.consents":
+                if type(row) is ev.Consent:
+                    s.consents[f"{row.channel}:{row.purpose}"] = row.granted
+                    if row.purpose == "marketing" and row.granted:
+                        s.opted_out.discard(row.channel)
+                elif e.op == "d" and type(e.before) is ev.Consent:
+                    # no row, no consent: a deleted grant stops counting (its key says which)
+                    s.consents.pop(f"{e.before.channel}:{e.before.purpose}", None)
             elif e.table == "support.tickets":
                 t = e.row
                 if t is not None and type(t) is ev.Ticket:
