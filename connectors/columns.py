@@ -121,7 +121,7 @@ def timestamp(v: Any, col: str) -> int:
             raise InvalidValue(f"column {col!r}: {v!r} is not a time")
         return _epoch_ms(int(v))
     if isinstance(v, datetime):
-        return int((v if v.tzinfo is not None else v.replace(tzinfo=UTC)).timestamp() * 1000)
+        return _ms(v if v.tzinfo is not None else v.replace(tzinfo=UTC))
     if isinstance(v, date):
         return (v - EPOCH).days * 86_400_000
     raise WrongType(
@@ -165,7 +165,16 @@ def iso_timestamp(v: Any, col: str) -> int:
         raise WrongType(f"column {col!r}: {v[:40]!r} is not an ISO-8601 timestamp") from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
-    return int(dt.timestamp() * 1000)
+    return _ms(dt)
+
+
+_EPOCH_DT = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_MS = timedelta(milliseconds=1)
+
+
+def _ms(dt: datetime) -> int:
+    # whole-number arithmetic: timestamp() * 1000 is a float, and .123 s can come out as 122 ms
+    return (dt - _EPOCH_DT) // _ONE_MS
 
 
 def json_string_list(v: Any, col: str) -> tuple[str, ...]:

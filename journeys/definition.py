@@ -164,6 +164,13 @@ class Exit(Match):
     goal: bool = False
 
 
+class Cancel(Match):
+    """An event that makes the instance's deferred messages wrong without ending the instance
+    (or after it ended): they are suppressed with reason `cancelled`."""
+
+    reason: str
+
+
 # ------------------------------------------------------------------------------------ actions
 
 
@@ -324,6 +331,8 @@ class Journey(Strict):
     #: events that count as activity for `quiet` waits
     activity: list[Match] = Field(default_factory=list)
     exit: list[Exit] = Field(default_factory=list)
+    #: events that cancel the instance's deferred messages (its exit conditions do too)
+    cancel: list[Cancel] = Field(default_factory=list)
     #: journey parameters, available to facts (e.g. low_stock_threshold)
     params: dict[str, float | int | str] = Field(default_factory=dict)
     #: channels a jurisdiction forbids for marketing: {DE: [sms]}

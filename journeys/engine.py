@@ -7,7 +7,9 @@ Plain Python with no Flink import; the clock is the `now` it is given (event tim
 operator stores `result.state` (None: clear it) and registers a timer for `result.next_due`.
 Every action passes the decision layer when it is emitted: experiment holdout, consent and
 channel choice, VIP service suppression, the frequency cap, quiet hours; each suppression or
-deferral is a journey event with its reason.
+deferral is a journey event with its reason. A deferred action belongs to the customer: it ends
+in exactly one `action` or `suppressed` event, even after its instance has ended (see
+docs/journeys.md, "Deferred messages").
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ from journeys.definition import (
     ActionSpec,
     AllOf,
     AnyOf,
+    Cancel,
     Condition,
+    Exit,
     FactTest,
     Journey,
     Match,
@@ -41,7 +45,7 @@ from journeys.facts import (
     low_stock_items,
     nearest_store,
 )
-from journeys.state import AFFINITY_MEMORY_MS, CustomerState, Instance, PendingAction
+from journeys.state import AFFINITY_MEMORY_MS, STATE_VERSION, CustomerState, Instance, PendingAction, upgrade
 
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
@@ -183,6 +187,8 @@ class Engine:
             return Result(state, next_due=self.due(state), outcome="ignored")
         if state is None:
             state = CustomerState(cid)
+        elif state.v != STATE_VERSION:
+            state = upgrade(state)
         eid = event_id(event)
         if eid in state.seen:
             return Result(state, next_due=self.due(state), outcome="duplicate")
@@ -197,6 +203,8 @@ class Engine:
             return run.erase()
         state.seen[eid] = now
         run.apply_profile()
+        if state.deferred:
+            run.review_deferred()
         run.update_instances()
         run.enter_journeys()
         return run.finish()
@@ -204,6 +212,8 @@ class Engine:
     def on_timer(self, state: CustomerState | None, now: int) -> Result:
         if state is None:
             return Result(None)
+        if state.v != STATE_VERSION:
+            state = upgrade(state)
         run = _Run(self, state, now, None, f"timer:{now}")
         run.fire_timers()
         return run.finish()
@@ -215,7 +225,7 @@ class Engine:
         if found is None:
             names: set[str] = set()
             waits = [o for st in journey.steps if st.wait for o in st.wait.events]
-            for m in [*journey.exit, *journey.activity, *waits]:
+            for m in [*journey.exit, *journey.cancel, *journey.activity, *waits]:
                 names.update(m.click or ())
                 if m.change:
                     names.add(m.change)
@@ -335,6 +345,11 @@ class _Run:
         return Result(s, self.actions, self.jevents, self.e.due(s))
 
     def erase(self) -> Result:
+        for p in self.state.deferred:
+            inst = self._origin(p)
+            self.journey_event(
+                inst, self.e.journey_for(inst), "suppressed", reason="erasure", **_about(p.record)
+            )
         for inst in self.state.instances:
             journey = self.e.journey_for(inst)
             self.journey_event(inst, journey, "exited", reason="erasure")
@@ -439,10 +454,16 @@ class _Run:
             ctx = self.ctx(inst, journey)
             exit_ = next((x for x in journey.exit if self._matches(x, inst, ctx)), None)
             if exit_ is not None:
+                if self.state.deferred:
+                    self._cancel_deferred(inst, journey, exit_.reason)
                 if exit_.goal:
                     self._converted(inst, journey)
                 self._exit(inst, journey, exit_.reason)
                 continue
+            if self.state.deferred and journey.cancel:
+                cancel = next((x for x in journey.cancel if self._matches(x, inst, ctx)), None)
+                if cancel is not None:
+                    self._cancel_deferred(inst, journey, cancel.reason)
             if any(self._matches(m, inst, ctx) for m in journey.activity):
                 inst.last_activity = self.now
                 step = journey.step(inst.step)
@@ -491,6 +512,90 @@ class _Run:
             and e.item.category == inst.data.get("category")
         ):
             inst.data["viewed"][e.item.sku] = e.item.category
+
+    # ------------------------------------------------------------------ deferred messages
+
+    def review_deferred(self) -> None:
+        """Deferred actions whose instance has ended follow their journey still: the event
+        updates what the instance was about (its cart, its application) and, when it matches an
+        exit or cancel condition, cancels them. Those of open instances are the instance's own
+        business (`update_instances`)."""
+        e = self.event
+        name = e.event if type(e) is ev.ClickEvent else e.table if type(e) is ev.ChangeEvent else None
+        if name is None:
+            return
+        done: set[tuple[str, str, int]] = set()
+        for p in list(self.state.deferred):
+            inst = p.origin
+            ident = inst.ident
+            if ident in done or self.state.is_open(ident) is not None:
+                continue
+            done.add(ident)
+            journey = self.e.journey_for(inst)
+            if name not in self.e.reacts_to(journey):
+                continue
+            self._apply_instance_data(inst, journey)
+            ctx = self.ctx(inst, journey)
+            conditions: list[Exit | Cancel] = [*journey.exit, *journey.cancel]
+            why = next((m.reason for m in conditions if self._matches(m, inst, ctx)), None)
+            if why is not None:
+                self._cancel_deferred(inst, journey, why)
+
+    def _cancel_deferred(self, inst: Instance, journey: Journey, why: str) -> None:
+        ident = inst.ident
+        keep: list[PendingAction] = []
+        for p in self.state.deferred:
+            if p.origin.ident == ident:
+                self.journey_event(
+                    inst,
+                    journey,
+                    "suppressed",
+                    reason="cancelled",
+                    attributes={"cancelled_by": why},
+                    **_about(p.record),
+                )
+            else:
+                keep.append(p)
+        self.state.deferred = keep
+
+    def _origin(self, p: PendingAction) -> Instance:
+        """The instance a deferred action came from: the open one, or its last state."""
+        return self.state.is_open(p.origin.ident) or p.origin
+
+    def _send_deferred(self, p: PendingAction) -> None:
+        """A deferred action is due: its content made again from the facts as they are now, then
+        the decision layer, as for an action decided now."""
+        inst = self._origin(p)
+        journey = self.e.journey_for(inst)
+        ctx = self.ctx(inst, journey)
+        record = p.record
+        try:
+            step = journey.step(record["step_id"])
+        except KeyError:
+            step = None
+        spec = (
+            next((a for a in (step.actions or ()) if a.type == record["action_type"]), None) if step else None
+        )
+        if step is not None and spec is not None:
+            fresh = self._build(inst, journey, step, spec, ctx)
+            for k in ("action_id", "decided_at", "trigger_event_id", "variant", "expires_at"):
+                fresh[k] = record[k]
+            if "_once" in record["attributes"]:
+                fresh["attributes"]["_once"] = record["attributes"]["_once"]
+            if (
+                (spec.items in ("cart_in_stock", "viewed_in_stock") and not fresh["items"])
+                or (spec.alternatives and not fresh["alternatives"])
+                or (spec.store and fresh["store"] is None)
+            ):
+                # what the message offered sold out while it waited: it must not promote it
+                self.journey_event(inst, journey, "suppressed", reason="sold_out", **_about(record))
+                return
+            record = fresh
+        expires = record["expires_at"]
+        if expires is not None and expires < self.now:
+            self.journey_event(inst, journey, "suppressed", reason="expired", **_about(record))
+            return
+        self._emit(inst, journey, record, ctx, deferred=True)
 
     # ------------------------------------------------------------------ entry
 
@@ -753,6 +858,11 @@ class _Run:
         self.journey_event(inst, journey, "exited", reason=reason)
         self.state.instances.remove(inst)
         self.exited = True
+        ident = inst.ident
+        for p in self.state.deferred:
+            # its deferred actions outlive it, and go on numbering their events where it stopped
+            if p.origin.ident == ident:
+                p.origin = inst
 
     def _converted(self, inst: Instance, journey: Journey) -> None:
         e = self.event
@@ -766,14 +876,17 @@ class _Run:
     # ------------------------------------------------------------------ timers
 
     def fire_timers(self) -> None:
+        s = self.state
+        if s.deferred:
+            due = [p for p in s.deferred if p.due <= self.now]
+            if due:
+                s.deferred = [p for p in s.deferred if p.due > self.now]
+                for p in due:
+                    self._send_deferred(p)
         for inst in list(self.state.instances):
             if inst not in self.state.instances:
                 continue
             journey = self.e.journey_for(inst)
-            due = [p for p in inst.deferred if p.due <= self.now]
-            for pending in due:
-                inst.deferred.remove(pending)
-                self._emit(inst, journey, pending.record, self.ctx(inst, journey), deferred=True)
             if inst.wake_at is not None and inst.wake_at <= self.now and inst in self.state.instances:
                 step = journey.step(inst.step)
                 self.journey_event(
@@ -883,12 +996,7 @@ class _Run:
         """The decision layer, at the moment of emission."""
         purpose = record["purpose"]
         marketing = purpose == "marketing"
-        base = {
-            "action_id": record["action_id"],
-            "action_type": record["action_type"],
-            "purpose": purpose,
-            "step_id": record["step_id"],
-        }
+        base = _about(record)
         if inst.variant == HOLDOUT:
             self.journey_event(inst, journey, "suppressed", reason="holdout", **base)
             return
@@ -905,8 +1013,10 @@ class _Run:
                 self.journey_event(inst, journey, "suppressed", reason="cap", channel=channel, **base)
                 return
             quiet_until = self._quiet_until()
-            if quiet_until is not None and not deferred:
-                inst.deferred.append(PendingAction(quiet_until, record))
+            if quiet_until is not None:
+                # deferred again too if it is still night where the customer is now (a new time
+                # zone, or a timer that fired late)
+                self.state.deferred.append(PendingAction(quiet_until, record, inst))
                 self.journey_event(
                     inst,
                     journey,
@@ -998,6 +1108,16 @@ class _Run:
         if type(e) is ev.ChangeEvent:
             return f"{e.table}:{e.op}"
         return type(e).__name__
+
+
+def _about(record: dict[str, Any]) -> dict[str, Any]:
+    """The fields a journey event about this action carries."""
+    return {
+        "action_id": record["action_id"],
+        "action_type": record["action_type"],
+        "purpose": record["purpose"],
+        "step_id": record["step_id"],
+    }
 
 
 def _item(sku: str, f: ev.SkuFacts | None, qty: int, stock: int | None) -> dict[str, Any]:

@@ -211,6 +211,8 @@ def check(
     conds(journey.audience, "audience")
     for j, ex in enumerate(journey.exit):
         match(ex, "exit", j)
+    for j, cancel in enumerate(journey.cancel):
+        match(cancel, "cancel", j)
     for j, act in enumerate(journey.activity):
         match(act, "activity", j)
     for i, s in enumerate(journey.steps):

@@ -7,8 +7,10 @@ Two parts:
   engagement and bounces, recent marketing sends (for the cap), affinity, re-entry history.
   They age out with the state's TTL.
 - **journey part**: the open instances with everything they carry (cart contents, the
-  shipment or application row, deferred actions). It is empty once every instance has exited;
-  `prune` drops what no instance needs any more.
+  shipment or application row), and the actions deferred by quiet hours, which belong to the
+  customer, not to an instance: one can outlive the instance that decided it (docs/journeys.md).
+  It is empty once every instance has exited and every deferred action is resolved; `prune` drops
+  what no instance needs any more.
 """
 
 from __future__ import annotations
@@ -18,17 +20,10 @@ from typing import Any
 
 from journeys.events import Customer, SkuFacts
 
-STATE_VERSION = 1
+#: 2: deferred actions moved from the instance to the customer (`upgrade` moves them)
+STATE_VERSION = 2
 DAY_MS = 86_400_000
 AFFINITY_MEMORY_MS = 30 * DAY_MS
-
-
-@dataclass(slots=True)
-class PendingAction:
-    """An action deferred by quiet hours, sent (rules re-applied) when it is due."""
-
-    due: int
-    record: dict[str, Any]
 
 
 @dataclass(slots=True)
@@ -51,14 +46,26 @@ class Instance:
     #: what the instance is about: cart items (sku -> quantity), a shipment or application row,
     #: the products viewed
     data: dict[str, Any] = field(default_factory=dict)
+    #: state version 1 kept deferred actions here; `upgrade` moves them to the customer
     deferred: list[PendingAction] = field(default_factory=list)
 
-    def next_due(self) -> int | None:
-        due = self.wake_at
-        for p in self.deferred:
-            if due is None or p.due < due:
-                due = p.due
-        return due
+    @property
+    def ident(self) -> tuple[str, str, int]:
+        """What tells one instance from every other of the customer, open or ended."""
+        return (self.journey_id, self.key, self.entered_at)
+
+
+@dataclass(slots=True)
+class PendingAction:
+    """A marketing action deferred by quiet hours: sent when it is due, the decision layer applied
+    again then, or suppressed; cancelled before that by an exit or cancel condition of its
+    journey. `origin` is the instance that decided it, as it was last seen: the open instance
+    itself while it runs, its last state once it has ended (for those conditions, for the
+    message's content, and for the numbering of its journey events)."""
+
+    due: int
+    record: dict[str, Any]
+    origin: Instance
 
 
 @dataclass(slots=True)
@@ -97,18 +104,29 @@ class CustomerState:
     erased: bool = False
     last_event: int = 0
     pruned_at: int = 0
+    #: actions deferred by quiet hours, in the order they were deferred
+    deferred: list[PendingAction] = field(default_factory=list)
 
     def next_due(self) -> int | None:
         due: int | None = None
-        for inst in self.instances:  # a plain loop: this runs on every event
-            t = inst.next_due()
+        for inst in self.instances:  # plain loops: this runs on every event
+            t = inst.wake_at
             if t is not None and (due is None or t < due):
                 due = t
+        for p in self.deferred:
+            if due is None or p.due < due:
+                due = p.due
         return due
 
+    def is_open(self, ident: tuple[str, str, int]) -> Instance | None:
+        for inst in self.instances:
+            if inst.journey_id == ident[0] and inst.key == ident[1] and inst.entered_at == ident[2]:
+                return inst
+        return None
+
     def journeys_empty(self) -> bool:
-        """Nothing of any journey instance is left: no instance, timer, SKU or order it needed."""
-        return not self.instances and not self.skus
+        """Nothing of any journey is left: no instance, deferred action, or SKU they needed."""
+        return not self.instances and not self.skus and not self.deferred
 
     def profile_empty(self) -> bool:
         return (
@@ -143,8 +161,24 @@ class CustomerState:
                 k: v for k, v in self.order_categories.items() if v[0] > now - keep_orders_ms
             }
         needed_skus: set[str] = {sku for _, sku, _ in self.views}
-        for inst in self.instances:
+        for inst in [*self.instances, *(p.origin for p in self.deferred)]:
             needed_skus.update(inst.data.get("cart", {}))
             needed_skus.update(inst.data.get("viewed", {}))
         if self.skus:
             self.skus = {k: v for k, v in self.skus.items() if k in needed_skus}
+
+
+def upgrade(state: CustomerState) -> CustomerState:
+    """A state written by an older version of the job (restored from a savepoint), brought to
+    this one. Version 1 had no `deferred` on the customer (pickle leaves a slot added at the end
+    unset) and kept deferred actions on their instance, without an origin."""
+    if state.v < 2:
+        if not hasattr(state, "deferred"):
+            state.deferred = []
+        for inst in state.instances:
+            for p in inst.deferred:
+                state.deferred.append(PendingAction(p.due, p.record, inst))
+            inst.deferred = []
+        state.deferred.sort(key=lambda p: p.due)
+    state.v = STATE_VERSION
+    return state

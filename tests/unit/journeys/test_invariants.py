@@ -3,6 +3,7 @@ SCENARIOS.md asks of every journey, checked from the outside (actions and journe
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -51,7 +52,7 @@ def run(steps: list[tuple[tuple[str, str, Any, int], int]]) -> tuple[World, dict
     w = World(config=EngineConfig())
     for sku, cat in SKUS.items():
         w.product(sku, cat, {"online": 5, "s-mitte": 1})
-    truth: dict[str, list[tuple[int, Any]]] = {"consent": [], "erased": []}
+    truth: dict[str, list[tuple[int, Any]]] = {"consent": [], "erased": [], "order": []}
     rows: dict[str, ev.Customer] = {}
     for cid in CUSTOMERS:
         rows[cid] = w.customer(cid, consent=("email", "push"))
@@ -69,6 +70,7 @@ def run(steps: list[tuple[tuple[str, str, Any, int], int]]) -> tuple[World, dict
             w.click(cid, "Product Viewed", sku=arg)
         elif kind == "order":
             w.click(cid, "Order Completed", cart=f"cart-{cid}", order_id=f"o-{n}", total=10.0)
+            truth["order"].append((t, cid))
         elif kind == "signup":
             w.click(cid, "Signed Up")
         elif kind == "consent":
@@ -148,24 +150,57 @@ def test_invariants_hold_for_any_sequence(steps: list[tuple[tuple[str, str, Any,
         for i, t in enumerate(times):
             assert sum(1 for u in times[: i + 1] if u > t - DAY) <= cap, f"{cid} over the cap at {t}"
 
-    # 3. no action of an instance after its exit
-    open_: dict[tuple[str, str, str], bool] = {}
-    for e in w.sim.journey_events:
-        k = (e["customer_id"], e["journey_id"], e["instance_key"])
-        if e["event_type"] == "entered":
-            open_[k] = True
-        elif e["event_type"] == "exited":
-            open_[k] = False
-        elif e["event_type"] == "action":
-            assert open_.get(k), f"an action of {k} after its exit"
+    # 3. every action the engine decides ends in exactly one journey event: sent (`action`, and
+    # then one action record) or `suppressed` with a reason; a deferral is not an end
+    events = w.sim.journey_events
+    ends: Counter[str] = Counter()
+    for e in events:
+        if e["event_type"] == "suppressed":
+            assert e["reason"], e
+        if e["event_type"] in ("action", "suppressed") and e["action_id"]:
+            ends[e["action_id"]] += 1
+    decided = {e["action_id"] for e in events if e["action_id"]}
+    assert {a: ends[a] for a in decided if ends[a] != 1} == {}, "decisions without exactly one end"
+    assert sorted(a["action_id"] for a in actions) == sorted(
+        e["action_id"] for e in events if e["event_type"] == "action"
+    )
 
-    # 4. nothing to an erased customer
+    # 4. nothing of an instance after its exit but the end of what it deferred before, and never
+    # after an exit condition (a purchase, an order, a return...), which cancels what it deferred
+    exit_conditions = {x.reason for j in w.sim.journeys for x in j.exit}
+    exited: dict[str, str] = {}
+    deferred_before_exit: set[str] = set()
+    for e in events:
+        inst = e["event_id"].rsplit("/", 1)[0]  # customer/journey/key/entered_at
+        if e["event_type"] == "exited":
+            exited[inst] = e["reason"]
+        elif inst not in exited:
+            if e["event_type"] == "deferred":
+                deferred_before_exit.add(e["action_id"])
+        else:
+            assert e["event_type"] in ("action", "suppressed", "deferred"), f"{e} after {inst} exited"
+            assert e["action_id"] in deferred_before_exit, f"{e} after {inst} exited"
+            if e["event_type"] != "suppressed":
+                assert exited[inst] not in exit_conditions, f"{e} after {inst} exited: {exited[inst]}"
+
+    # ... and a message deferred overnight is cancelled by an order before it is due, even when
+    # its instance ended meanwhile (the cart's last touch, the welcome series' first message)
+    deferred_at = {e["action_id"]: e["occurred_at"] for e in events if e["event_type"] == "deferred"}
+    for a in actions:
+        since = deferred_at.get(a["action_id"])
+        if since is None or a["journey_id"] not in ("cart_abandonment", "welcome_series"):
+            continue
+        cid = a["customer_id"]
+        orders = [t for t, c in truth["order"] if c == cid and since < t <= a["send_after"]]
+        assert not orders, f"{a['action_id']} sent after the order at {orders[0]} cancelled it"
+
+    # 5. nothing to an erased customer
     for a in actions:
         cid = a["customer_id"]
         erased = _as_of(truth["erased"], a["send_after"] + 1, lambda v, cid=cid: v[0] == cid)
         assert not (erased and erased[-1][1]), f"action to erased {cid}"
 
-    # 5. once every instance has exited (60 days on, all have), nothing of any journey is left:
+    # 6. once every instance has exited (60 days on, all have), nothing of any journey is left:
     # what remains is the CRM's own facts and the bounded re-entry memory (`once` journeys), whose
     # expiry is the only timer still pending
     for cid, state in w.sim.states.items():
