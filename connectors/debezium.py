@@ -343,7 +343,7 @@ def decode_change(
 
 
 def decode_tombstone(
-    key: bytes | None, table: Table, schemas: SchemaSource, record_id: str, ts_ms: int
+    key: bytes | None, table: Table, schemas: SchemaSource, ts_ms: int
 ) -> ev.ChangeEvent | None:
     """A tombstone (null value) as the delete of the row its key names, or None when the key does
     not name one. Debezium sends one after every delete; where a pipeline keeps only the
@@ -368,6 +368,13 @@ def decode_tombstone(
         row = table.build(fields, "key", {}, key_only=True)
     except DecodeError:
         return None
+    # the same on every replay and whatever the topic is called (unlike topic/partition/offset)
+    key_text = "/".join(str(getattr(row, k)) for k in table.key)
     return ev.ChangeEvent(
-        table=table.name, op="d", before=row, after=None, ts_ms=ts_ms, event_id=f"{record_id}:tombstone"
+        table=table.name,
+        op="d",
+        before=row,
+        after=None,
+        ts_ms=ts_ms,
+        event_id=f"{table.name}:tombstone:{key_text}:{ts_ms}",
     )

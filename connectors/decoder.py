@@ -91,9 +91,7 @@ class Decoder:
                 if dropped:
                     self.dropped.update(dropped)
             if change is None:  # a tombstone: the delete of the row its key names
-                change = decode_tombstone(
-                    record.key, table, self._schemas, record.record_id, record.timestamp
-                )
+                change = decode_tombstone(record.key, table, self._schemas, record.timestamp)
             return Skipped(record, "tombstone") if change is None else change
         if topic == self._feedback:
             if value is None:

@@ -163,10 +163,12 @@ def _iso(ms: int) -> str:
 def cmd_sample_data(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from journeyctl.sample_data import write
+    from journeyctl.sample_data import shop_day, write
+    from journeyctl.sample_night import shop_night
 
-    n = write(Path(args.out))
-    print(f"wrote {n} records to {args.out}")
+    for lines, out in ((shop_day, args.out), (shop_night, args.night_out)):
+        n = write(Path(out), lines())
+        print(f"wrote {n} records to {out}")
     return 0
 
 
@@ -288,8 +290,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_job_flags(rp)
     rp.set_defaults(func=cmd_replay)
 
-    sd = sub.add_parser("sample-data", help="write the recorded sample day (samples/shop.jsonl)")
+    sd = sub.add_parser(
+        "sample-data",
+        help="write the recorded sample day (samples/shop.jsonl) and nights (samples/night.jsonl)",
+    )
     sd.add_argument("--out", default="samples/shop.jsonl")
+    sd.add_argument("--night-out", default="samples/night.jsonl")
     sd.set_defaults(func=cmd_sample_data)
 
     sh = sub.add_parser(

@@ -43,6 +43,7 @@ def stamped(
     decoder = Decoder(settings.model_copy(update={"topics": TopicSettings()}), LocalSchemas())
     topics = topic_map(settings)
     out = []
+    last = -1
     for r in records:
         decoded = decoder.decode(r)
         ts = (
@@ -50,6 +51,9 @@ def stamped(
             if type(decoded) is DeadLetter or type(decoded) is Skipped
             else event_time(decoded)  # type: ignore[arg-type]
         )
+        if ts < 0:  # a record with no time of its own (a tombstone): the one before it
+            ts = last if last >= 0 else int(time.time() * 1000)
+        last = ts
         out.append((topics.get(r.topic, r.topic), r.key, r.value, ts))
     return out
 

@@ -105,6 +105,13 @@ class Recorder:
         key = {k: row[k] for k in KEYS[name]}
         self._add(ts, {"topic": f"{system}.public.{name}", "key": key, "value": value})
 
+    def tombstone(self, ts: int, table: str, row: dict[str, Any]) -> None:
+        """The null value Debezium sends after a delete, keyed by the row's key; a tombstone has
+        no time of its own, so the line carries its Kafka timestamp."""
+        system, name = table.split(".")
+        key = {k: row[k] for k in KEYS[name]}
+        self._add(ts, {"topic": f"{system}.public.{name}", "key": key, "value": None, "timestamp": ts})
+
     def click(self, ts: int, user: str, event: str, **props: Any) -> None:
         n = len(self.records)
         iso = iso_ms(ts)
@@ -340,8 +347,9 @@ def shop_day() -> list[str]:
     return r.lines()
 
 
-def write(path: Path) -> int:
-    lines = shop_day()
+def write(path: Path, lines: list[str] | None = None) -> int:
+    """Recorded lines (the shop day unless given) into a file."""
+    lines = shop_day() if lines is None else lines
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
     return len(lines)

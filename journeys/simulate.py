@@ -1,8 +1,9 @@
 """`journeyctl simulate`: journey files over a recorded event file, without Flink.
 
 The file holds one record per line as it was on Kafka: `{"topic": ..., "key": ..., "value": ...}`
-with the value as JSON (a Segment call, a Debezium envelope, channel feedback), or a bare
-Segment call (topic `clickstream`). Records go through the same decoders as in the job, the
+with the value as JSON (a Segment call, a Debezium envelope, channel feedback; null for a
+tombstone) and optionally the record's Kafka `timestamp` (ms; a tombstone's only time), or a
+bare Segment call (topic `clickstream`). Records go through the same decoders as in the job, the
 catalogue plays the SKU stage, and time is the records' own: timers fire as journey time
 passes them, so a 3-day wait takes no 3 days.
 """
@@ -120,14 +121,14 @@ def parse_records(lines: Iterable[str]) -> Iterator[KafkaRecord]:
             continue
         obj = json.loads(line)
         if "topic" in obj and "value" in obj:
-            topic, key, value = obj["topic"], obj.get("key"), obj["value"]
+            topic, key, value, ts = obj["topic"], obj.get("key"), obj["value"], obj.get("timestamp", -1)
         else:
-            topic, key, value = "clickstream", obj.get("userId"), obj
+            topic, key, value, ts = "clickstream", obj.get("userId"), obj, -1
         yield KafkaRecord(
             topic,
             0,
             n,
-            -1,
+            ts,
             None if key is None else (key if isinstance(key, str) else json.dumps(key)).encode(),
             None if value is None else json.dumps(value).encode(),
         )

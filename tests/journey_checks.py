@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from connectors.admin import ensure_topics
 from jobs.journey import topics
 from journeyctl.replay import replay
 from journeyctl.sample_data import shop_day
+from journeyctl.sample_night import PATHS, WELCOME_CHANNEL
 from journeyctl.settings import Settings
 from journeys.definition import Journey
 from journeys.loader import load_dir
@@ -30,11 +32,14 @@ def own_topics(settings: Settings, unique: Callable[[str], str]) -> Settings:
     return settings.model_copy(update={"topics": settings.topics.renamed(unique)})
 
 
-def shop_day_in_kafka(settings: Settings, unique: Callable[[str], str]) -> tuple[Settings, Simulation]:
-    """The recorded shop day replayed into topics of the test's own (stamped with its own time),
-    the settings that name them, and what `simulate` decides over the same records."""
+def shop_day_in_kafka(
+    settings: Settings, unique: Callable[[str], str], lines: list[str] | None = None
+) -> tuple[Settings, Simulation]:
+    """The recorded shop day (or other recorded lines) replayed into topics of the test's own
+    (stamped with its own time), the settings that name them, and what `simulate` decides over
+    the same records."""
     s = own_topics(settings, unique)
-    records = list(parse_records(shop_day()))
+    records = list(parse_records(shop_day() if lines is None else lines))
     sim = simulated(records)
     ensure_topics(s, topics(s), partitions=2)
     replay(s, records)
@@ -106,3 +111,35 @@ def assert_cart_paths(actions: list[Record], events: list[Record]) -> None:
     # every action the journey events name went out
     sent = {a["action_id"] for a in actions}
     assert all(e["action_id"] in sent for e in events if e["event_type"] == "action")
+
+
+def assert_night_paths(actions: list[Record], events: list[Record]) -> None:
+    """What the shop's nights (journeyctl.sample_night) must give each customer: deferred messages
+    sent at 08:00 after their instance ended, or cancelled; deleted consents not used; consent rows
+    with a `timestamp` updated_at used."""
+    for cid, want in PATHS.items():
+        sent = sorted((a["action_type"], _ms(a["send_after"])) for a in actions if a["customer_id"] == cid)
+        assert sent == sorted(want["sent"]), f"{cid}: sent {sent}"
+        ends = [
+            (e["event_type"], e["reason"])
+            for e in sorted(events, key=lambda e: (_ms(e["occurred_at"]), e["event_id"]))
+            if e["customer_id"] == cid and e["event_type"] in ("action", "suppressed") and e["action_id"]
+        ]
+        if "ends" in want:
+            assert ends == want["ends"], f"{cid}: {ends}"
+    cancelled = {
+        e["customer_id"]: e["attributes"].get("cancelled_by")
+        for e in events
+        if e["event_type"] == "suppressed" and e["reason"] == "cancelled"
+    }
+    assert cancelled == {"n-2": "status_changed", "n-4": "returned", "n-6": "purchased"}, cancelled
+    first_welcome = {}
+    for a in sorted(actions, key=lambda a: _ms(a["send_after"])):
+        if a["action_type"] == "welcome":
+            first_welcome.setdefault(a["customer_id"], a["channel"])
+    assert first_welcome == WELCOME_CHANNEL, first_welcome
+
+
+def _ms(t: int | datetime) -> int:
+    """Epoch ms of a time as `simulate` (int) or an Avro reader (datetime) gives it."""
+    return t if isinstance(t, int) else (t - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)

@@ -154,7 +154,7 @@ def _same_change(e: ev.ChangeEvent | None) -> ev.ChangeEvent | None:
     if e is None:
         return None
     return dataclasses.replace(
-        e, ts_ms=0, event_id="tombstone" if e.event_id.endswith(":tombstone") else e.event_id
+        e, ts_ms=0, event_id="tombstone" if ":tombstone:" in e.event_id else e.event_id
     )
 
 
