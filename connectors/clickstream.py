@@ -80,12 +80,18 @@ def _item(p: dict[str, Any], where: str) -> Item:
     )
 
 
-def _timestamp(v: Any) -> int:
+def _timestamp(obj: dict[str, Any]) -> int:
+    """`timestamp` (ISO text, or epoch ms in the Avro form); a collector that has not set it
+    leaves `originalTimestamp` (the device's clock), which is the best left."""
+    v = obj.get("timestamp")
     if type(v) is int:  # the Avro form: timestamp-millis
         return v
     if v is None:
-        raise MissingField("field 'timestamp' is missing")
-    return c.iso_timestamp(v, "timestamp")
+        v = obj.get("originalTimestamp")
+        if v is None:
+            raise MissingField("field 'timestamp' is missing")
+        return c.timestamp(v, "originalTimestamp")
+    return c.timestamp(v, "timestamp")
 
 
 def _products(raw: Any) -> tuple[Item, ...]:
@@ -140,7 +146,7 @@ def from_mapping(obj: Any) -> ClickEvent:
         get("userId") or None,
         get("anonymousId"),
         obj["event"],
-        _timestamp(get("timestamp")),
+        _timestamp(obj),
         pget("cart_id"),
         pget("order_id"),
         _item(props, "properties.") if pget("sku") is not None else None,

@@ -149,6 +149,9 @@ TABLES: dict[str, Table] = {
                 ("vip", Req(c.boolean)),
             ),
             ("customer_id",),
+            # each has a fallback where it is absent (the best channel, no nearest store, the
+            # default time zone): not worth losing the row's email, tier or VIP flag over
+            frozenset({"preferred_channel", "lat", "lon", "loyalty_points"}),
         ),
         Table(
             "crm.consents",

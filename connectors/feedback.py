@@ -27,7 +27,5 @@ def decode_feedback(value: bytes, schemas: SchemaSource) -> ev.ChannelFeedback:
         customer_id=c.required(c.text)(obj.get("customer_id"), "customer_id"),
         channel=c.required(c.one_of(ev.CHANNELS))(obj.get("channel"), "channel"),
         event=c.required(c.one_of(ev.FEEDBACK_EVENTS))(obj.get("event"), "event"),
-        occurred_at=occurred
-        if type(occurred) is int
-        else c.required(c.iso_timestamp)(occurred, "occurred_at"),
+        occurred_at=occurred if type(occurred) is int else c.required(c.timestamp)(occurred, "occurred_at"),
     )

@@ -85,8 +85,24 @@ def assert_same_decisions(
     actions: list[Record], events: list[Record], want_actions: list[Record], want_events: list[Record]
 ) -> None:
     """Nothing lost, nothing doubled: the same decisions with the same ids, one record each."""
-    assert (d := differences(actions, want_actions, ACTION_FIELDS)) == NO_DIFFERENCE, f"actions: {d}"
-    assert (d := differences(events, want_events, EVENT_FIELDS)) == NO_DIFFERENCE, f"journey events: {d}"
+    a = differences(actions, want_actions, ACTION_FIELDS)
+    e = differences(events, want_events, EVENT_FIELDS)
+    if a != NO_DIFFERENCE or e != NO_DIFFERENCE:
+        # the journey events of the customers concerned, both ways: they say which branch differed
+        who = {r[0] for d in (a, e) for side in d.values() for r in side}
+        story = {
+            cid: {
+                "got": [_line(x) for x in events if x["customer_id"] == cid],
+                "want": [_line(x) for x in want_events if x["customer_id"] == cid],
+            }
+            for cid in sorted(who)
+        }
+        raise AssertionError(f"actions: {a}\njourney events: {e}\nstories: {story}")
+
+
+def _line(e: Record) -> str:
+    fields = ("journey_id", "event_type", "step_id", "reason", "channel")
+    return " ".join([str(_ms(e["occurred_at"])), *(str(e[f]) for f in fields)])
 
 
 def assert_cart_paths(actions: list[Record], events: list[Record]) -> None:

@@ -76,3 +76,25 @@ def test_malformed_json_and_non_objects() -> None:
         decode_click(b'{"type": "track", ', LocalSchemas())
     with pytest.raises(BadEnvelope):
         decode_click(b"[1, 2]", LocalSchemas())
+
+
+@pytest.mark.parametrize(
+    "stamp",
+    [
+        "2025-11-23T11:14:03.120Z",
+        "2025-11-23T12:14:03.120+01:00",
+        "2025-11-23T11:14:03.120",
+        NOW_MS,
+        str(NOW_MS),
+    ],
+)
+def test_the_timestamp_in_any_form_the_contract_allows(stamp: Any) -> None:
+    assert decode_click(_json({**CLICK, "timestamp": stamp}), LocalSchemas()).ts_ms == NOW_MS
+
+
+def test_without_a_timestamp_the_original_timestamp_counts() -> None:
+    call = {k: v for k, v in CLICK.items() if k != "timestamp"}
+    e = decode_click(_json({**call, "originalTimestamp": "2025-11-23T11:14:03.120Z"}), LocalSchemas())
+    assert e.ts_ms == NOW_MS
+    with pytest.raises(MissingField, match="timestamp"):
+        decode_click(_json(call), LocalSchemas())

@@ -193,7 +193,12 @@ def test_a_column_the_decision_reads_is_refused_when_unreadable(table: str, colu
 
 @pytest.mark.parametrize(
     ("table", "column"),
-    [("crm.consents", "updated_at"), ("inventory.stock_levels", "updated_at"), ("orders.orders", "total")],
+    [
+        ("crm.consents", "updated_at"),
+        ("inventory.stock_levels", "updated_at"),
+        ("orders.orders", "total"),
+        ("crm.customers", "preferred_channel"),
+    ],
 )
 def test_a_column_no_decision_reads_never_costs_the_row(table: str, column: str) -> None:
     """An unreadable value there is left empty and counted; the rest of the row is used."""
