@@ -55,6 +55,7 @@ class Decoder:
         self._tables: dict[str, Table] = {topic: TABLES[name] for name, topic in topics.cdc.items()}
         self.counts: Counter[str] = Counter()
         self.dropped: Counter[str] = Counter()
+        self.dropped_total = 0
         self._dropped: list[str] = []
 
     def decode(self, record: KafkaRecord) -> Outcome:
@@ -90,6 +91,7 @@ class Decoder:
                 change = decode_change(value, table, self._schemas, record.record_id, dropped)
                 if dropped:
                     self.dropped.update(dropped)
+                    self.dropped_total += len(dropped)
             if change is None:  # a tombstone: the delete of the row its key names
                 change = decode_tombstone(record.key, table, self._schemas, record.timestamp)
             return Skipped(record, "tombstone") if change is None else change

@@ -58,15 +58,26 @@ def wait_until_running(base: str, job_id: str, timeout_s: float = 120) -> None:
         time.sleep(1)
 
 
-def wait_until_finished(base: str, job_id: str, timeout_s: float = 300) -> None:
+def wait_until_finished(base: str, job_id: str, timeout_s: float = 300, read_metrics: bool = False) -> int:
+    """Until the job finishes. `read_metrics`: meanwhile, every second, read its operators'
+    metrics as the web UI does (the task managers serialize every metric for it, Python ones
+    included); how many reads listed metrics."""
     deadline = time.monotonic() + timeout_s
     state = "?"
+    reads = 0
     while time.monotonic() < deadline:
-        state = rest(f"{base}/jobs/{job_id}")["state"]
+        job = rest(f"{base}/jobs/{job_id}")
+        state = job["state"]
         if state == "FINISHED":
-            return
+            return reads
+        if read_metrics and state == "RUNNING":
+            for v in job["vertices"]:
+                reads += bool(rest(f"{base}/jobs/{job_id}/vertices/{v['id']}/metrics"))
         if state in ("FAILED", "CANCELED"):
             root = rest(f"{base}/jobs/{job_id}/exceptions").get("root-exception", "")
-            raise AssertionError(f"job {job_id} is {state}: {str(root)[:3000]}")
+            raise AssertionError(
+                f"job {job_id} is {state}: {str(root)[:3000]} (a task manager that crashed leaves "
+                "an hs_err_pid*.log in the folder it was started from)"
+            )
         time.sleep(1)
     raise AssertionError(f"job {job_id} still {state} after {timeout_s} s")

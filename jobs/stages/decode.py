@@ -16,6 +16,7 @@ from connectors.avro import RegistryClient
 from connectors.decoder import DeadLetter, DeadLetterEncoder, Decoder, Skipped
 from connectors.kafka import BYTES
 from connectors.records import output_frame, read_frame
+from jobs.stages.metrics import Tally
 from journeyctl.settings import Settings
 
 DEAD_LETTERS = OutputTag("dead-letters", BYTES)
@@ -34,8 +35,8 @@ class DecodeFunction(ProcessFunction):  # type: ignore[misc]
         metrics = runtime_context.get_metrics_group()
         self._decoded = metrics.counter("records_decoded")
         self._dead_letters = metrics.counter("records_dead_lettered")
-        # a gauge: the decoder counts them per column, the job shows the total
-        metrics.gauge("columns_dropped", lambda: self._decoder.dropped.total())
+        # the decoder counts them per column; the job shows the total
+        self._columns_dropped = Tally(metrics.counter("columns_dropped"), lambda: self._decoder.dropped_total)
         self._skipped = {
             reason: metrics.counter(f"records_skipped_{reason}") for reason in ("tombstone", "anonymous")
         }
@@ -50,6 +51,7 @@ class DecodeFunction(ProcessFunction):  # type: ignore[misc]
             self._skipped[out.reason].inc()
         else:
             self._decoded.inc()
+            self._columns_dropped.sync()
             yield out
 
 

@@ -23,6 +23,7 @@ from connectors.kafka import BYTES
 from connectors.outputs import OutputEncoder
 from jobs.stages.inbox import Inbox
 from jobs.stages.keys import keyed_on_first_field
+from jobs.stages.metrics import Tally
 from jobs.stages.state import pickled_value
 from journeyctl.settings import Settings
 from journeys import events as ev
@@ -149,8 +150,11 @@ class JourneyStage(KeyedBroadcastProcessFunction):  # type: ignore[misc]
         self._state = runtime_context.get_state(pickled_value("customer", s.journeys.state_ttl_days))
         self._stores_loaded = False
         metrics = runtime_context.get_metrics_group()
-        metrics.gauge("actions", lambda: self._core.actions)
-        metrics.gauge("late_events", lambda: self._core.late)
+        core = self._core
+        self._tallies = (
+            Tally(metrics.counter("actions"), lambda: core.actions),
+            Tally(metrics.counter("late_events"), lambda: core.late),
+        )
 
     def _load_stores(self, ctx: Any) -> None:
         # after a restore the stores are in broadcast state only; read them once
@@ -163,6 +167,8 @@ class JourneyStage(KeyedBroadcastProcessFunction):  # type: ignore[misc]
             self._load_stores(ctx)
         timers = ctx.timer_service()
         yield from self._core.on_event(self._state, timers, event)
+        for t in self._tallies:
+            t.sync()
 
     def process_broadcast_element(self, change: ev.ChangeEvent, ctx: Any) -> Iterator[bytes]:
         row = change.row
@@ -181,6 +187,8 @@ class JourneyStage(KeyedBroadcastProcessFunction):  # type: ignore[misc]
         if not self._stores_loaded:
             self._load_stores(ctx)
         yield from self._core.on_timer(self._state, ctx.timer_service(), timestamp)
+        for t in self._tallies:
+            t.sync()
 
 
 def journey_stage(customer_events: DataStream, stores: DataStream, settings: Settings) -> DataStream:

@@ -19,6 +19,7 @@ from jobs.journey import build_pipeline, kafka_connectors
 from journeyctl.sample_night import shop_night
 from journeyctl.settings import Settings
 from tests.journey_checks import (
+    Record,
     assert_cart_paths,
     assert_night_paths,
     assert_same_decisions,
@@ -29,18 +30,25 @@ from tests.journey_checks import (
 pytestmark = pytest.mark.integration
 
 
-def test_the_recorded_shop_day_gives_what_simulate_gives_exactly_once(
-    settings: Settings, unique: Callable[[str], str]
-) -> None:
-    s, sim = shop_day_in_kafka(settings, unique)
+def _bounded_run_equals_simulate(
+    settings: Settings, unique: Callable[[str], str], lines: list[str] | None, name: str
+) -> tuple[list[Record], list[Record]]:
+    """The recorded lines into Kafka, the job over them to the end, and its outputs, which must
+    be exactly `simulate`'s."""
+    s, sim = shop_day_in_kafka(settings, unique, lines)
     env = create_environment(s)
     sources, sinks = kafka_connectors(s, bounded=True)
     build_pipeline(env, sources, sinks, s)
-    env.execute("journey-test")
-
+    env.execute(name)
     actions, events = read_outputs(s, sim.actions, sim.journey_events)
     assert_same_decisions(actions, events, sim.actions, sim.journey_events)
-    assert_cart_paths(actions, events)
+    return actions, events
+
+
+def test_the_recorded_shop_day_gives_what_simulate_gives_exactly_once(
+    settings: Settings, unique: Callable[[str], str]
+) -> None:
+    assert_cart_paths(*_bounded_run_equals_simulate(settings, unique, None, "journey-test"))
 
 
 def test_the_recorded_nights_give_what_simulate_gives(
@@ -48,12 +56,4 @@ def test_the_recorded_nights_give_what_simulate_gives(
 ) -> None:
     """Deferred messages outlive their instance or are cancelled, a tombstoned consent stops
     counting, consent rows with an epoch `updated_at` count: in the job as in `simulate`."""
-    s, sim = shop_day_in_kafka(settings, unique, shop_night())
-    env = create_environment(s)
-    sources, sinks = kafka_connectors(s, bounded=True)
-    build_pipeline(env, sources, sinks, s)
-    env.execute("journey-night-test")
-
-    actions, events = read_outputs(s, sim.actions, sim.journey_events)
-    assert_same_decisions(actions, events, sim.actions, sim.journey_events)
-    assert_night_paths(actions, events)
+    assert_night_paths(*_bounded_run_equals_simulate(settings, unique, shop_night(), "journey-night-test"))

@@ -31,7 +31,9 @@ def test_the_journey_job_submitted_to_a_standalone_cluster_gives_what_simulate_g
     job = rest(f"{flink_cluster}/jobs/{job_id}")
     assert {v["parallelism"] for v in job["vertices"]} == {2}, "every operator runs at parallelism 2"
 
-    wait_until_finished(flink_cluster, job_id)
+    # the web UI's metric reads call into every operator's metrics while the job runs: they must
+    # not bring a task manager down (a Python gauge did, SIGSEGV in take_gil)
+    wait_until_finished(flink_cluster, job_id, read_metrics=True)
     actions, events = read_outputs(s, sim.actions, sim.journey_events)
     assert_same_decisions(actions, events, sim.actions, sim.journey_events)
     assert_cart_paths(actions, events)
