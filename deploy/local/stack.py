@@ -578,10 +578,15 @@ log.retention.bytes=1073741824
 
 
 def _kafka_cluster_id() -> str:
-    # Kafka wants a base64url UUID without padding (22 chars).
+    # Kafka wants a base64url UUID without padding (22 chars). One in 64 starts with "-", which
+    # the storage tool's argument parser takes for an option: draw again, as Kafka's own
+    # Uuid.randomUuid does.
     import base64
 
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cid.startswith("-"):
+            return cid
 
 
 def _kafka_java(main: str, heap: str = "256m") -> list[str]:

@@ -186,3 +186,16 @@ def test_a_broker_that_has_logged_megabytes_since_it_started_still_counts_as_sta
     log.write_bytes(log.read_bytes() + b"\n==== 2026-11-23T10:00:00 java ...\nINFO starting\n")
     assert b"Kafka Server started" not in stack_module._since_last_start(log)
     assert stack_module._since_last_start(tmp_path / "missing.log") == b""
+
+
+def test_a_kafka_cluster_id_never_starts_with_a_dash(
+    stack_module: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The storage tool reads `-t -x4a...` as an option: a fresh clone failed on one such id."""
+    import uuid
+
+    draws = iter([uuid.UUID(bytes=b"\xfb" + bytes(15)), uuid.UUID(int=7)])  # "-wAA..." first
+    monkeypatch.setattr(stack_module.uuid, "uuid4", lambda: next(draws))
+    cid = stack_module._kafka_cluster_id()
+    assert len(cid) == 22 and not cid.startswith("-")
+    assert cid == "AAAAAAAAAAAAAAAAAAAABw"
