@@ -92,8 +92,10 @@ def journey_time(
 
     `follow`: a partition quiet for `idle_ms` follows the source's most advanced one, so that a
     table changed hours ago does not hold an unbounded job's clicks back by hours. A bounded run
-    does without: its partitions finish at their end, and the last watermark fires every wait,
-    so it keeps strict order even when a partition is slow to deliver its first records.
+    (`follow` false) is in event time alone, with no wall time and no idleness: each partition
+    holds journey time at its newest record until it delivers more or finishes, and the last
+    watermark fires every wait. Its decisions then do not depend on how fast it runs (a cold
+    start that was slow to fetch the stock snapshot made every cart read as sold out).
     """
     jvm = get_gateway().jvm
     strategy = jvm.io.journeys.flink.WallClockWatermarks.strategy(

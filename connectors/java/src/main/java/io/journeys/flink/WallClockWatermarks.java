@@ -19,7 +19,8 @@ import org.apache.flink.api.common.eventtime.WatermarkStrategy;
  * follows the most advanced partition of the same source in this JVM rather than holding the job
  * back at its own last event. Without that, a CDC table changed once hours ago (a snapshot, or a
  * backlog read after a restart) would hold every click back for those hours, since a partition
- * that has seen something never counts as idle (`follow`; a bounded run does without). A record
+ * that has seen something never counts as idle (`follow`). A bounded run (`follow` false) does
+ * without wall time and idleness altogether: its watermark is its records' time. A record
  * that then arrives behind the watermark
  * is late: the job applies it at once and counts it. A partition that has seen nothing since it was
  * assigned goes idle (or follows the others once some partition has a clock) after the longer of
@@ -66,6 +67,18 @@ public final class WallClockWatermarks<T> implements WatermarkGenerator<T> {
 
   @Override
   public void onPeriodicEmit(WatermarkOutput output) {
+    if (!follow) {
+      // A bounded run (a backlog, a replay) is in event time alone: each partition holds journey
+      // time at its newest record until it has delivered its next, or finished. Wall time and
+      // idleness would let a partition that is merely slow (a cold start, a busy broker, a stall)
+      // fall behind the others, make its records late, and so make the decisions depend on how
+      // fast the job ran; a bounded partition ends, and the last watermark fires every wait.
+      if (newest != Long.MIN_VALUE && newest - outOfOrdernessMs > emitted) {
+        emitted = newest - outOfOrdernessMs;
+        output.emitWatermark(new Watermark(emitted));
+      }
+      return;
+    }
     long now = System.currentTimeMillis();
     // A partition that has delivered nothing yet may just be slow to start (a cold task manager,
     // a fetch that has not come back): following the others then would make its whole backlog
