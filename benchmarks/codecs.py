@@ -11,12 +11,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from common.settings import Settings
 from connectors.avro import Encoder, LocalSchemas, load_schema
 from connectors.clickstream import decode_click, to_avro_record
 from connectors.debezium import TABLES, decode_change
 from connectors.decoder import Decoder
 from connectors.records import KafkaRecord, read_frame, write_frame
-from journeyctl.settings import Settings
 
 TARGETS = {"clickstream JSON decode": 100_000, "Debezium JSON decode": 100_000}
 

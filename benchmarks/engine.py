@@ -35,12 +35,12 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from itertools import accumulate
 
-from journeys import events as ev
+from common import events as ev
+from jobs.simulate import Simulation
 from journeys.definition import Journey
 from journeys.engine import Engine, EngineConfig, Result, customer_of, event_time
 from journeys.facts import Reference
 from journeys.loader import load_dir
-from journeys.simulate import Simulation
 from journeys.state import CustomerState
 
 ENGINE_ALONE = "engine alone (SKU stage's inputs)"

@@ -34,10 +34,10 @@ from typing import Any
 
 from confluent_kafka import Consumer, Producer
 
+from common import events as ev
+from common.clock import daytime_zone, iso_ms
+from common.settings import DeliveryMode, Settings
 from connectors.admin import ensure_topics, lag
-from journeyctl.live_shop import daytime_zone
-from journeyctl.sample_data import KEYS, iso_ms
-from journeyctl.settings import DeliveryMode, Settings
 from journeys.loader import DEFINITIONS
 
 TARGETS = {"events/s": 20_000, "p99 latency ms": 500, "timer lateness p99 ms": 1_000}
@@ -102,7 +102,7 @@ class _Writer:
         self, ts: int, table: str, op: str, row: dict[str, Any], before: dict[str, Any] | None = None
     ) -> None:
         system, name = table.split(".")
-        key = {k: row[k] for k in KEYS[name]}
+        key = {k: row[k] for k in ev.PRIMARY_KEYS[table]}
         value = {
             "before": before,
             "after": row,

@@ -8,7 +8,7 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
-from journeyctl.settings import Settings
+from common.settings import Settings
 
 
 def admin_client(settings: Settings) -> AdminClient:

@@ -6,10 +6,10 @@ from typing import Any
 
 import orjson
 
+from common.events import ClickEvent, Item
 from connectors import columns as c
 from connectors.avro import SchemaSource, decode, is_wire_format
 from connectors.errors import BadEnvelope, InvalidValue, MalformedJson, MissingField, WrongType
-from journeys.events import ClickEvent, Item
 
 _KNOWN = frozenset(
     (

@@ -13,10 +13,10 @@ from typing import Any
 
 import orjson
 
+from common import events as ev
 from connectors import columns as c
 from connectors.avro import SchemaSource, decode, is_wire_format
 from connectors.errors import BadEnvelope, DecodeError, MalformedJson, MissingField, UnknownOp, WrongType
-from journeys import events as ev
 
 Req, Opt = c.required, c.optional
 

@@ -7,14 +7,14 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from common.events import Event
+from common.settings import Settings
 from connectors.avro import Encoder, SchemaSink, SchemaSource, load_schema
 from connectors.clickstream import decode_click
 from connectors.debezium import TABLES, Table, decode_change, decode_tombstone
 from connectors.errors import DecodeError, OversizedValue, UnknownTopic
 from connectors.feedback import decode_feedback
 from connectors.records import KafkaRecord
-from journeyctl.settings import Settings
-from journeys.events import Event
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,8 @@ import copy
 import json
 from typing import Any
 
+from common import events as ev
+
 NOW_MS = 1_763_896_443_120  # 2025-11-23T11:14:03.120Z
 NOW_US = NOW_MS * 1000
 
@@ -132,17 +134,7 @@ ROWS: dict[str, dict[str, Any]] = {
     },
 }
 
-KEYS: dict[str, tuple[str, ...]] = {
-    "inventory.products": ("sku",),
-    "inventory.stores": ("store_id",),
-    "inventory.stock_levels": ("sku", "location_id"),
-    "orders.orders": ("order_id",),
-    "orders.shipments": ("shipment_id",),
-    "crm.customers": ("customer_id",),
-    "crm.consents": ("customer_id", "channel", "purpose"),
-    "support.tickets": ("ticket_id",),
-    "onboarding.applications": ("application_id",),
-}
+KEYS = ev.PRIMARY_KEYS
 
 #: Postgres column types, for the JsonConverter schema and the Avro converter schema
 COLUMN_TYPES: dict[str, str] = {

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import orjson
 
+from common import events as ev
 from connectors import columns as c
 from connectors.avro import SchemaSource, decode, is_wire_format
 from connectors.errors import BadEnvelope, MalformedJson
-from journeys import events as ev
 
 
 def decode_feedback(value: bytes, schemas: SchemaSource) -> ev.ChannelFeedback:

@@ -22,7 +22,7 @@ from pyflink.datastream.connectors.kafka import (
 )
 from pyflink.java_gateway import get_gateway
 
-from journeyctl.settings import DeliveryMode, Settings
+from common.settings import DeliveryMode, Settings
 
 #: A source puts a stream of input frames into an environment; tests may pass one from a collection.
 SourceFactory = Callable[[StreamExecutionEnvironment], DataStream]

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from common.settings import Settings
 from connectors.avro import Encoder, SchemaSink, load_schema
 from connectors.records import output_frame
-from journeyctl.settings import Settings
 
 
 class OutputEncoder:

@@ -13,7 +13,7 @@ from confluent_kafka.schema_registry import SchemaRegistryClient, topic_subject_
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from journeyctl.settings import Settings
+from common.settings import Settings
 
 Record = dict[str, Any]
 

@@ -27,7 +27,7 @@ class FrameError(ValueError):
     pass
 
 
-@dataclass(slots=True)  # not frozen: that costs 5x per record (see journeys/events.py)
+@dataclass(slots=True)  # not frozen: that costs 5x per record (see common/events.py)
 class KafkaRecord:
     topic: str
     partition: int

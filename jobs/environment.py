@@ -11,7 +11,7 @@ from pyflink.common import Configuration, JobClient
 from pyflink.datastream import StreamExecutionEnvironment
 from pyflink.java_gateway import get_gateway
 
-from journeyctl.settings import Settings
+from common.settings import Settings
 
 
 def flink_config_values(settings: Settings) -> dict[str, str]:

@@ -12,11 +12,11 @@ import orjson
 from pyflink.datastream import DataStream, StreamExecutionEnvironment
 from pyflink.datastream.functions import MapFunction
 
+from common.events import ChangeEvent, ClickEvent, Event
+from common.settings import Settings
 from connectors.kafka import BYTES, KafkaRecordSource, SinkFactory, SourceFactory, sink_for
 from connectors.records import output_frame
 from jobs.stages.decode import decode
-from journeyctl.settings import Settings
-from journeys.events import ChangeEvent, ClickEvent, Event
 
 
 @dataclass(frozen=True)

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 
 from pyflink.datastream import DataStream, StreamExecutionEnvironment
 
+from common.settings import Settings
 from connectors.kafka import KafkaRecordSource, SinkFactory, SourceFactory, journey_sinks
 from jobs.stages.catalog import catalog_stages
 from jobs.stages.decode import decode
 from jobs.stages.journey import journey_stage
 from jobs.stages.route import route
-from journeyctl.settings import Settings
 
 
 @dataclass(frozen=True)

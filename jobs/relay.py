@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pyflink.datastream import DataStream, StreamExecutionEnvironment
 from pyflink.datastream.functions import MapFunction, RuntimeContext
 
+from common.settings import Settings
 from connectors.kafka import BYTES, KafkaRecordSource, SinkFactory, SourceFactory, sink_for
 from connectors.records import output_frame, read_frame
-from journeyctl.settings import Settings
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import sys
 import time
 from typing import Any
 
-from journeyctl.settings import STACK_SCRIPT, DeliveryMode, Settings
+from common.settings import STACK_SCRIPT, DeliveryMode, Settings
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -125,9 +125,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_simulate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from jobs.simulate import Simulation, read_records
     from journeys.definition import duration_ms
     from journeys.loader import DEFINITIONS, load_dir
-    from journeys.simulate import Simulation, read_records
 
     sim = Simulation(load_dir(Path(args.journeys) if args.journeys else DEFINITIONS))
     sim.run(read_records(Path(args.file)), drain_ms=duration_ms(args.drain))

@@ -15,8 +15,8 @@ from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
 
+from common.settings import STACK_SCRIPT, Settings
 from jobs.environment import create_environment
-from journeyctl.settings import STACK_SCRIPT, Settings
 
 
 def _high_watermarks(settings: Settings, topic: str) -> dict[int, int]:
@@ -66,12 +66,12 @@ def run_demo(settings: Settings) -> int:
     if subprocess.call([sys.executable, str(STACK_SCRIPT), "up"]) != 0:
         return 1
 
+    from common.settings import REPO
     from connectors.admin import ensure_topics
     from jobs import journey
+    from jobs.simulate import Simulation, read_records
     from journeyctl.replay import replay
-    from journeyctl.settings import REPO
     from journeys.loader import load_dir
-    from journeys.simulate import Simulation, read_records
 
     # topics of this run alone, so that a second demo shows its own actions, not the sum
     run = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")

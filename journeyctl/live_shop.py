@@ -24,27 +24,19 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import psycopg
 from confluent_kafka import Producer
 
-from journeyctl.sample_data import KEYS, PRODUCTS, STOCK, STORES, iso_ms
-from journeyctl.settings import Settings
+from common.clock import daytime_zone, iso_ms
+from common.settings import Settings
+from journeyctl.sample_data import KEYS, PRODUCTS, STOCK, STORES
 from journeys.definition import Journey
 from journeys.engine import bucket
 from journeys.loader import DEFINITIONS
 
 SYSTEMS = ("inventory", "orders", "crm", "support", "onboarding")
 BERLIN, MUNICH = (52.51, 13.39), (48.14, 11.58)
-
-
-def daytime_zone(now: datetime | None = None) -> str:
-    """A time zone where it is early afternoon now, so that nothing waits for the morning."""
-    zones = ["Pacific/Auckland", "Asia/Tokyo", "Asia/Kolkata", "Europe/Berlin", "America/New_York"]
-    zones += ["America/Los_Angeles", "Pacific/Honolulu"]
-    now = now or datetime.now(UTC)
-    return min(zones, key=lambda z: abs(now.astimezone(ZoneInfo(z)).hour - 13))
 
 
 #: the waits a live run shortens (`quick_definitions`): the cart's 30 minutes and the browse hour
@@ -108,7 +100,7 @@ class Shop:
         return self._db[system]
 
     def upsert(self, table: str, row: dict[str, Any]) -> None:
-        """`table` as `<system>.<table>` (journeys.events.CDC_TABLES)."""
+        """`table` as `<system>.<table>` (common.events.CDC_TABLES)."""
         system, name = table.split(".")
         keys = KEYS[name]
         cols = list(row)

@@ -1,6 +1,6 @@
 """`journeyctl replay FILE`: a recorded event file into Kafka, each record stamped with its own time.
 
-The file is what `simulate` reads (see `journeys.simulate.read_records`). Each record goes to the
+The file is what `simulate` reads (see `jobs.simulate.read_records`). Each record goes to the
 topic settings give for its recorded topic, with its Kafka timestamp set to the event's own time
 (a click's `timestamp`, a change's `ts_ms`): the journey job's watermarks follow Kafka
 timestamps, so a replay runs in event time and reaches the same decisions as `simulate`.
@@ -16,13 +16,13 @@ from typing import Any
 
 from confluent_kafka import Producer
 
+from common.events import CDC_TABLES
+from common.settings import Settings, TopicSettings
 from connectors.avro import LocalSchemas
 from connectors.decoder import DeadLetter, Decoder, Skipped
 from connectors.records import KafkaRecord
-from journeyctl.settings import Settings, TopicSettings
+from jobs.simulate import read_records
 from journeys.engine import event_time
-from journeys.events import CDC_TABLES
-from journeys.simulate import read_records
 
 
 def topic_map(settings: Settings) -> dict[str, str]:

@@ -11,22 +11,16 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from common import events as ev
+from common.clock import iso_ms
+
 T0 = int(datetime(2026, 11, 23, 9, 0, tzinfo=UTC).timestamp() * 1000)  # 10:00 in Berlin
 MIN = 60_000
 HOUR = 60 * MIN
 DAY = 24 * HOUR
 
-KEYS = {
-    "products": ("sku",),
-    "stores": ("store_id",),
-    "stock_levels": ("sku", "location_id"),
-    "orders": ("order_id",),
-    "shipments": ("shipment_id",),
-    "customers": ("customer_id",),
-    "consents": ("customer_id", "channel", "purpose"),
-    "tickets": ("ticket_id",),
-    "applications": ("application_id",),
-}
+#: primary-key columns by bare table name
+KEYS = {table.split(".")[1]: key for table, key in ev.PRIMARY_KEYS.items()}
 STORES = [
     ("s-mitte", "Berlin Mitte", 52.5200, 13.4050),
     ("s-munich", "München Marienplatz", 48.1374, 11.5755),
@@ -67,11 +61,6 @@ def _customer(
         "loyalty_points": 100,
         "vip": vip,
     }
-
-
-def iso_ms(ts: int) -> str:
-    """A Segment timestamp: ISO 8601 in UTC with milliseconds and a Z."""
-    return datetime.fromtimestamp(ts / 1000, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class Recorder:

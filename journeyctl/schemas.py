@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from common.settings import REPO, Settings
 from connectors.avro import SCHEMAS_DIR, RegistryClient
 from connectors.compat import backward_errors
-from journeyctl.settings import REPO, Settings
 
 
 def subjects(settings: Settings) -> list[tuple[str, str]]:

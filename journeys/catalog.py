@@ -21,7 +21,7 @@ from __future__ import annotations
 import heapq
 from dataclasses import dataclass, field
 
-from journeys import events as ev
+from common import events as ev
 from journeys.facts import Reference
 
 #: clicks that make their customer a watcher of the SKUs in them (with a cart), and that end it

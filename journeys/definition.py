@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from journeys.events import CDC_TABLES
+from common.events import CDC_TABLES
 
 _DURATION = re.compile(r"^(\d+)(ms|s|m|h|d)$")
 _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}

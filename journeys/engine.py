@@ -21,7 +21,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from journeys import events as ev
+from common import events as ev
 from journeys.definition import (
     ActionSpec,
     AllOf,

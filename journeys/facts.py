@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from journeys import events as ev
+from common import events as ev
 from journeys.state import CustomerState, Instance
 
 TIER_ORDER = {t: i for i, t in enumerate(ev.LOYALTY_TIERS)}

@@ -11,8 +11,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from common.events import CDC_TABLES
 from journeys.definition import AllOf, AnyOf, Condition, FactTest, Journey, Match, Wait
-from journeys.events import CDC_TABLES
 from journeys.facts import FACTS
 
 _PLACEHOLDER = re.compile(r"\{([a-z_.]+)\}")

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from journeys.events import Customer, SkuFacts
+from common.events import Customer, SkuFacts
 
 #: 2: deferred actions moved from the instance to the customer (`upgrade` moves them)
 STATE_VERSION = 2

@@ -5,7 +5,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from journeyctl.settings import Settings
+from common.settings import Settings
 from tests.flink_cluster import standalone_cluster
 from tests.stack import StackAddresses, stack_module, test_stack, wait_for_connectors
 

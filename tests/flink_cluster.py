@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from journeyctl.settings import REPO, Settings
+from common.settings import REPO, Settings
 
 CLUSTER_SCRIPT = REPO / "deploy" / "local" / "cluster.py"
 

@@ -11,15 +11,15 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from common.settings import Settings
 from connectors.admin import ensure_topics
 from jobs.journey import topics
+from jobs.simulate import Simulation, parse_records
 from journeyctl.replay import replay
 from journeyctl.sample_data import shop_day
 from journeyctl.sample_night import PATHS, WELCOME_CHANNEL
-from journeyctl.settings import Settings
 from journeys.definition import Journey
 from journeys.loader import load_dir
-from journeys.simulate import Simulation, parse_records
 from tests.kafka_helpers import read_committed_avro
 
 Record = dict[str, Any]

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from types import ModuleType
 
-from journeyctl.settings import STACK_SCRIPT
+from common.settings import STACK_SCRIPT
 
 
 @dataclass(frozen=True)

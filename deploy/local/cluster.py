@@ -8,7 +8,7 @@
 Its configuration, pid files and logs live in <stack home>/flink and <stack home>/logs/flink
 (`.stack/`, git-ignored); the venv's PyFlink is never written to. The REST API and web UI are
 on 127.0.0.1:8091 (FLINK_REST_PORT): the schema registry has 8081. Settings reach the job
-through the environment of `submit` (JOURNEY_..., see journeyctl/settings.py).
+through the environment of `submit` (JOURNEY_..., see common/settings.py).
 """
 
 from __future__ import annotations

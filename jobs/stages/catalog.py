@@ -14,10 +14,10 @@ from typing import Any
 from pyflink.datastream import DataStream, OutputTag
 from pyflink.datastream.functions import KeyedProcessFunction, RuntimeContext
 
+from common.settings import Settings
 from jobs.stages.inbox import Inbox
 from jobs.stages.keys import KEYED, keyed_row
 from jobs.stages.state import pickled_map, pickled_value
-from journeyctl.settings import Settings
 from journeys.catalog import FactsRequest, Ranking, RankUpdate, SkuBook, needs_alternatives
 
 TO_CATEGORIES = OutputTag("to-category-stage")

@@ -12,12 +12,12 @@ from typing import Any
 from pyflink.datastream import DataStream, OutputTag
 from pyflink.datastream.functions import ProcessFunction, RuntimeContext
 
+from common.settings import Settings
 from connectors.avro import RegistryClient
 from connectors.decoder import DeadLetter, DeadLetterEncoder, Decoder, Skipped
 from connectors.kafka import BYTES
 from connectors.records import output_frame, read_frame
 from jobs.stages.metrics import Tally
-from journeyctl.settings import Settings
 
 DEAD_LETTERS = OutputTag("dead-letters", BYTES)
 

@@ -18,6 +18,8 @@ from pyflink.datastream import DataStream
 from pyflink.datastream.functions import KeyedBroadcastProcessFunction, RuntimeContext
 from pyflink.datastream.state import MapStateDescriptor
 
+from common import events as ev
+from common.settings import Settings
 from connectors.avro import RegistryClient, SchemaSink
 from connectors.kafka import BYTES
 from connectors.outputs import OutputEncoder
@@ -25,8 +27,6 @@ from jobs.stages.inbox import Inbox
 from jobs.stages.keys import keyed_on_first_field
 from jobs.stages.metrics import Tally
 from jobs.stages.state import pickled_value
-from journeyctl.settings import Settings
-from journeys import events as ev
 from journeys.definition import Journey
 from journeys.engine import Engine, EngineConfig, Result, event_time
 from journeys.facts import Reference

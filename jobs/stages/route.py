@@ -18,8 +18,8 @@ from typing import Any
 from pyflink.datastream import DataStream, OutputTag
 from pyflink.datastream.functions import ProcessFunction
 
+from common import events as ev
 from jobs.stages.keys import KEYED, keyed_row
-from journeys import events as ev
 from journeys.catalog import requests
 from journeys.engine import customer_of
 

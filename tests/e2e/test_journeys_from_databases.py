@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
+from common.settings import Settings
 from connectors.admin import ensure_topics
 from connectors.readback import OutputReader
 from jobs.journey import topics
 from journeyctl.live_shop import DAY_ACTIONS, LIVE_WAITS, Shop, day, outside_holdouts, play, quick_definitions
-from journeyctl.settings import Settings
 from journeys.loader import load_dir
 from tests.flink_cluster import rest, submit_journey, wait_until_running
 from tests.journey_checks import own_topics

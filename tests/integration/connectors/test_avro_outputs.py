@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from confluent_kafka import Producer
 
+from common.settings import Settings
 from connectors.admin import ensure_topics
 from connectors.avro import Encoder, RegistryClient, load_schema
 from connectors.examples import ACTION, JOURNEY_EVENT
-from journeyctl.settings import Settings
 
 pytestmark = pytest.mark.integration
 

@@ -13,6 +13,7 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 from pyflink.common import Types
 from pyflink.datastream.functions import MapFunction, RuntimeContext
 
+from common.settings import Settings
 from connectors.admin import ensure_topics
 from connectors.avro import RegistryClient
 from connectors.examples import ACTION, JOURNEY_EVENT
@@ -20,7 +21,6 @@ from connectors.kafka import BYTES, journey_sinks
 from connectors.outputs import OutputEncoder
 from connectors.records import output_frame
 from jobs.environment import create_environment
-from journeyctl.settings import Settings
 from tests.kafka_helpers import read_committed
 
 pytestmark = pytest.mark.integration

@@ -9,7 +9,7 @@ import pytest
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
-from journeyctl.settings import Settings
+from common.settings import Settings
 
 pytestmark = pytest.mark.integration
 

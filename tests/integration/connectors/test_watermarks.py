@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from pyflink.java_gateway import get_gateway
 
+from common.settings import Settings
 from jobs.environment import create_environment
-from journeyctl.settings import Settings
 
 pytestmark = pytest.mark.integration
 

@@ -24,11 +24,11 @@ import psycopg
 import pytest
 from confluent_kafka import Consumer, Message
 
+from common import events as ev
+from common.settings import STACK_SCRIPT, Settings
 from connectors.avro import LocalSchemas, SchemaSource
 from connectors.decoder import DeadLetter, Decoder, Skipped
 from connectors.records import KafkaRecord
-from journeyctl.settings import STACK_SCRIPT, Settings
-from journeys import events as ev
 from journeys.engine import Engine
 from journeys.loader import load_dir
 from tests.stack import StackAddresses, stack_module, wait_for_connectors

@@ -27,9 +27,9 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
+from common import events as ev
+from common.settings import Settings
 from connectors.avro import RegistryClient
-from journeyctl.settings import Settings
-from journeys import events as ev
 from tests.integration.deploy.test_cdc import (
     CASES,
     FULL,

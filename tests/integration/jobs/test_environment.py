@@ -8,8 +8,8 @@ import pytest
 from pyflink.common import Types
 from pyflink.java_gateway import get_gateway
 
+from common.settings import Settings
 from jobs.environment import create_environment
-from journeyctl.settings import Settings
 
 pytestmark = pytest.mark.integration
 

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from confluent_kafka import Producer
 
+from common.settings import Settings
 from connectors.admin import ensure_topics
 from connectors.avro import Encoder, RegistryClient, load_schema
 from connectors.clickstream import to_avro_record
@@ -25,7 +26,6 @@ from connectors.examples import (
 )
 from jobs.environment import create_environment
 from jobs.ingest import build_pipeline, kafka_connectors
-from journeyctl.settings import Settings
 from tests.kafka_helpers import read_committed, read_committed_avro
 
 pytestmark = pytest.mark.integration

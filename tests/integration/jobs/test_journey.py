@@ -14,10 +14,10 @@ from collections.abc import Callable
 
 import pytest
 
+from common.settings import Settings
 from jobs.environment import create_environment
 from jobs.journey import build_pipeline, kafka_connectors
 from journeyctl.sample_night import shop_night
-from journeyctl.settings import Settings
 from tests.journey_checks import (
     Record,
     assert_cart_paths,

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import pytest
 
-from journeyctl.settings import Settings
+from common.settings import Settings
 from tests.flink_cluster import rest, submit_journey, wait_until_finished
 from tests.journey_checks import assert_cart_paths, assert_same_decisions, read_outputs, shop_day_in_kafka
 

@@ -21,15 +21,15 @@ from typing import Any
 import pytest
 from pyflink.common import JobClient
 
+from common.settings import Settings
 from connectors.admin import ensure_topics
 from connectors.records import KafkaRecord
 from jobs.environment import create_environment, stop_with_savepoint
 from jobs.journey import build_pipeline, kafka_connectors, topics
+from jobs.simulate import Simulation, parse_records
 from journeyctl.replay import replay
 from journeyctl.sample_data import shop_day
-from journeyctl.settings import Settings
 from journeys.loader import DEFINITIONS, load_dir
-from journeys.simulate import Simulation, parse_records
 from tests.journey_checks import assert_cart_paths, assert_same_decisions, own_topics, read_outputs
 from tests.kafka_helpers import wait_until_consumed
 

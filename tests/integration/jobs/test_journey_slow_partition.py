@@ -19,13 +19,13 @@ import pytest
 from confluent_kafka import Producer
 from pyflink.common import JobClient
 
+from common.settings import Settings, TopicSettings
 from connectors.admin import ensure_topics, lag
 from jobs.environment import create_environment, stop_with_savepoint
 from jobs.journey import build_pipeline, kafka_connectors, topics
+from jobs.simulate import parse_records
 from journeyctl.replay import replay, stamped
 from journeyctl.sample_data import shop_day
-from journeyctl.settings import Settings, TopicSettings
-from journeys.simulate import parse_records
 from tests.journey_checks import assert_same_decisions, own_topics, read_outputs, simulated
 from tests.kafka_helpers import wait_until_consumed
 

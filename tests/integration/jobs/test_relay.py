@@ -8,10 +8,10 @@ from collections.abc import Callable
 
 import pytest
 
+from common.settings import DeliveryMode, Settings
 from connectors.admin import ensure_topics
 from jobs.environment import create_environment
 from jobs.relay import build_pipeline, kafka_connectors
-from journeyctl.settings import DeliveryMode, Settings
 from tests.kafka_helpers import produce, read_committed
 
 pytestmark = pytest.mark.integration

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
+from common.settings import Settings
 from connectors.avro import SCHEMAS_DIR
 from journeyctl.schemas import check_registry, register, subjects
-from journeyctl.settings import Settings
 
 pytestmark = pytest.mark.integration
 

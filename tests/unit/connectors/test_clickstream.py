@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
+from common.events import Item
 from connectors.avro import Encoder, LocalSchemas, load_schema
 from connectors.clickstream import decode_click, to_avro_record
 from connectors.errors import BadEnvelope, InvalidValue, MalformedJson, MissingField, WrongType
 from connectors.examples import CLICK, NOW_MS, ORDER_COMPLETED
-from journeys.events import Item
 
 
 def _json(obj: Any) -> bytes:

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from common import events as ev
 from connectors.avro import Encoder, LocalSchemas
 from connectors.debezium import TABLES, decode_change
 from connectors.errors import InvalidValue, MalformedAvro, MissingField, UnknownOp, UnknownSchemaId, WrongType
@@ -18,7 +19,6 @@ from connectors.examples import (
     topic_of,
     with_json_schema,
 )
-from journeys import events as ev
 
 EXPECTED: dict[str, ev.Row] = {
     "inventory.products": ev.Product("SKU-1", "p-1", "Shell jacket", "Jackets", "Nordwind", 129.0),

@@ -10,6 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from common.events import ChangeEvent, ChannelFeedback, ClickEvent
+from common.settings import Settings
 from connectors.avro import Encoder, LocalSchemas, load_schema
 from connectors.clickstream import to_avro_record
 from connectors.decoder import DeadLetter, DeadLetterEncoder, Decoder, Skipped
@@ -24,8 +26,6 @@ from connectors.examples import (
     topic_of,
 )
 from connectors.records import KafkaRecord
-from journeyctl.settings import Settings
-from journeys.events import ChangeEvent, ChannelFeedback, ClickEvent
 
 SETTINGS = Settings()
 

@@ -16,6 +16,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from common import events as ev
 from connectors.avro import Encoder, LocalSchemas
 from connectors.debezium import TABLES, decode_change
 from connectors.errors import DecodeError
@@ -28,7 +29,6 @@ from connectors.examples import (
     envelope,
     topic_of,
 )
-from journeys import events as ev
 
 ENUMS: dict[str, tuple[str, ...]] = {
     "orders.orders.status": ev.ORDER_STATUSES,

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import sys
 
+from common.settings import Settings
 from jobs.environment import flink_config_values
-from journeyctl.settings import Settings
 
 
 def _values(**flink: object) -> dict[str, str]:

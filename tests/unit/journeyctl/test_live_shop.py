@@ -6,8 +6,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from journeyctl.live_shop import Shop, daytime_zone, outside_holdouts, quick_definitions
-from journeyctl.settings import Settings
+from common.clock import daytime_zone
+from common.settings import Settings
+from journeyctl.live_shop import Shop, outside_holdouts, quick_definitions
 from journeys.engine import bucket
 from journeys.facts import haversine_km
 from journeys.loader import load_dir

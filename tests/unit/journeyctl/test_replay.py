@@ -1,9 +1,9 @@
 from __future__ import annotations
 
+from common.settings import Settings
+from jobs.simulate import parse_records
 from journeyctl.replay import stamped
 from journeyctl.sample_data import shop_day
-from journeyctl.settings import Settings
-from journeys.simulate import parse_records
 
 
 def test_records_go_to_the_topics_settings_name_stamped_with_their_own_time() -> None:

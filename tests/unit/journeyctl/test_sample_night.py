@@ -3,9 +3,9 @@ encoding do what docs/journeys.md and CONTRACTS.md say (the paths in `journeyctl
 
 from __future__ import annotations
 
+from common.settings import REPO
+from jobs.simulate import read_records
 from journeyctl.sample_night import shop_night
-from journeyctl.settings import REPO
-from journeys.simulate import read_records
 from tests.journey_checks import assert_night_paths, simulated
 
 SAMPLE = REPO / "samples" / "night.jsonl"

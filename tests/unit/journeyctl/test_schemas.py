@@ -5,8 +5,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from common.settings import REPO, Settings
 from journeyctl.schemas import check_history, subjects
-from journeyctl.settings import REPO, Settings
 
 V1: dict[str, Any] = {"type": "record", "name": "R", "fields": [{"name": "a", "type": "string"}]}
 V2 = {**V1, "fields": [*V1["fields"], {"name": "b", "type": ["null", "string"], "default": None}]}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from journeys import events as ev
+from common import events as ev
 from journeys.catalog import (
     WATCH_MS,
     Catalog,

@@ -17,13 +17,13 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from common import events as ev
 from connectors.decoder import DeadLetter, Skipped
 from connectors.examples import envelope
 from connectors.records import KafkaRecord
-from journeys import events as ev
+from jobs.simulate import Simulation
 from journeys.engine import EngineConfig
 from journeys.loader import load_dir
-from journeys.simulate import Simulation
 from tests.unit.journeys.world import HOUR, T0
 
 CUSTOMERS = ("c-1", "c-2")

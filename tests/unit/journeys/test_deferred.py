@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from journeys import events as ev
+from common import events as ev
 from journeys.engine import Engine
 from journeys.loader import load_dir
 from journeys.state import STATE_VERSION, CustomerState, PendingAction, upgrade

@@ -6,7 +6,7 @@ import pickle
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from journeys import events as ev
+from common import events as ev
 from journeys.engine import Engine, EngineConfig, bucket
 from journeys.loader import load_dir, parse
 from journeys.state import CustomerState

@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from journeys import events as ev
+from common import events as ev
 from journeys.engine import EngineConfig
 from tests.unit.journeys.world import DAY, HOUR, MIN, T0, World
 

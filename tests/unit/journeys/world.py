@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from journeys import events as ev
+from common import events as ev
+from jobs.simulate import Simulation
 from journeys.definition import Journey
 from journeys.engine import EngineConfig
 from journeys.loader import load_dir
-from journeys.simulate import Simulation
 
 MIN = 60_000
 HOUR = 60 * MIN

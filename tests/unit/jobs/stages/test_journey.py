@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from common import events as ev
 from jobs.stages.journey import JourneyCore, Slot
-from journeys import events as ev
 from journeys.engine import Engine, EngineConfig
 from journeys.facts import Reference
 from journeys.loader import load_dir

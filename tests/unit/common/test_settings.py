@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from journeyctl.settings import DeliveryMode, Settings
+from common.settings import DeliveryMode, Settings
 
 
 def test_defaults_point_at_the_local_stack_and_exactly_once(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -26,6 +26,18 @@ CDC_TABLES = (
     "support.tickets",
     "onboarding.applications",
 )
+#: their primary-key columns: the Debezium key struct of each topic
+PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
+    "inventory.products": ("sku",),
+    "inventory.stores": ("store_id",),
+    "inventory.stock_levels": ("sku", "location_id"),
+    "orders.orders": ("order_id",),
+    "orders.shipments": ("shipment_id",),
+    "crm.customers": ("customer_id",),
+    "crm.consents": ("customer_id", "channel", "purpose"),
+    "support.tickets": ("ticket_id",),
+    "onboarding.applications": ("application_id",),
+}
 LOYALTY_TIERS = ("member", "silver", "gold", "platinum")
 CHANNELS = ("email", "sms", "push", "in_app")
 PURPOSES = ("marketing", "transactional")

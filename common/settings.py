@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from journeys.events import CDC_TABLES
+from common.events import CDC_TABLES
 
 REPO = Path(__file__).resolve().parent.parent
 STACK_SCRIPT = REPO / "deploy" / "local" / "stack.py"

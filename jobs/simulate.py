@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from common import events as ev
+from common.settings import Settings
 from connectors.avro import LocalSchemas
 from connectors.decoder import DeadLetter, Decoder, Skipped
 from connectors.records import KafkaRecord
-from journeyctl.settings import Settings
-from journeys import events as ev
 from journeys.catalog import Catalog
 from journeys.definition import Journey
 from journeys.engine import Engine, EngineConfig, Result, customer_of, event_time

@@ -7,10 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from common.settings import REPO
+from jobs.simulate import Simulation, read_records
 from journeyctl.sample_data import shop_day
-from journeyctl.settings import REPO
 from journeys.loader import load_dir
-from journeys.simulate import Simulation, read_records
 
 SAMPLE = REPO / "samples" / "shop.jsonl"
 DAY = 86_400_000
