@@ -117,6 +117,9 @@ class ClickEvent:
     timezone: str | None = None
     #: properties the contract does not name, kept for journeys that branch on them
     extra: dict[str, Any] = field(default_factory=dict)
+    #: the stock facts of the SKU it names, as the SKU stage knew them at the click's time
+    #: (attached on the way to the customer; see `journeys.catalog.route_click`)
+    facts: tuple[SkuFacts, ...] = ()
 
 
 # ---------------------------------------------------------------- rows of the operational tables

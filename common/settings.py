@@ -219,6 +219,9 @@ class JourneySettings(BaseModel):
     low_stock_threshold: int = 5
     #: in-stock SKUs of the same category sent along when a SKU sells out
     alternatives: int = 10
+    #: also a `step` journey event each time an instance enters a step (off: half of all journey
+    #: events, and what they say the `branch` and `waiting` events beside them say already)
+    step_events: bool = False
 
     @field_validator(
         "out_of_orderness_ms", "idle_ms", "startup_ms", "state_ttl_days", "catalog_ttl_days", "alternatives"

@@ -34,10 +34,13 @@ INVENTORY = ("inventory.products", "inventory.stores", "inventory.stock_levels")
 @dataclass
 class Simulation:
     journeys: list[Journey]
-    config: EngineConfig = field(default_factory=EngineConfig)
+    #: the engine's configuration; by default the one the job builds from `settings`
+    config: EngineConfig = None  # type: ignore[assignment]
     settings: Settings = field(default_factory=Settings)
 
     def __post_init__(self) -> None:
+        if self.config is None:
+            self.config = EngineConfig.from_settings(self.settings.journeys)
         self.catalog = Catalog()
         self.engine = Engine(self.journeys, self.config, self.catalog.reference)
         self.decoder = Decoder(self.settings, LocalSchemas())
@@ -89,12 +92,12 @@ class Simulation:
         if cid is None:
             self.counts["no_customer"] += 1
             return
+        # as in the job: a click with the facts of its SKU, or followed by those of its SKUs
+        notices = self.catalog.enrich(event) if type(event) is ev.ClickEvent else ()
         self._keep(cid, self.engine.on_event(self.states.get(cid), event, self.clock))
         self.counts["events"] += 1
-        if type(event) is ev.ClickEvent:
-            # as in the job: the click first, then the facts of its SKUs from the SKU stage
-            for notice in self.catalog.request(event):
-                self.feed(notice)
+        for notice in notices:
+            self.feed(notice)
 
     def run(self, records: Iterable[KafkaRecord], drain_ms: int) -> None:
         for record in records:

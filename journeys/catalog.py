@@ -10,16 +10,18 @@ The logic of the job's two catalogue stages, as plain Python:
   which a SKU that sold out gets its alternatives.
 - `Catalog` holds all of them in one process, for `simulate` and the tests.
 
-Facts reach the customer as `StockNotice`s after the click that asked for them, the way they do
-in the job, where the click goes straight to the customer-keyed stage (so a customer's clicks
-stay in order) and its SKUs take a detour through the SKU stage. Decisions on stock are taken
-after a wait, never on the click itself, so the facts are always there in time.
+A click that names one SKU reaches its customer through that SKU's stage, which attaches the
+SKU's facts as they are at the click's time (`route_click`, `SkuBook.enrich`): one record, and
+one engine call, for the click and its facts. A click naming several SKUs (a checkout with its
+products) goes straight to the customer, and each SKU answers with a `StockNotice` after it; an
+order's products only end their watch. The job and `simulate` route alike.
 """
 
 from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from common import events as ev
 from journeys.facts import Reference
@@ -60,6 +62,17 @@ class RankUpdate:
     @property
     def in_stock(self) -> bool:
         return self.facts is not None and self.facts.stock > 0
+
+
+def route_click(click: ev.ClickEvent) -> tuple[str | None, list[FactsRequest]]:
+    """Where a click goes on its way to its customer: through the stage of the one SKU it names,
+    which attaches that SKU's facts (the SKU, no requests), or straight to the customer (None)
+    with a request per SKU it names, which the SKU stage answers with notices of their own (an
+    order's requests only end the watch)."""
+    asks = requests(click)
+    if len(asks) == 1 and asks[0].event != UNWATCH:
+        return asks[0].sku, []
+    return None, asks
 
 
 def requests(click: ev.ClickEvent) -> list[FactsRequest]:
@@ -111,6 +124,16 @@ class SkuBook:
         if r.event in WATCH:
             self.watchers[r.customer_id] = r.ts_ms + WATCH_MS
         return ev.StockNotice(r.customer_id, self.facts(), r.ts_ms, f"{r.event_id}>{self.sku}")
+
+    def enrich(self, click: ev.ClickEvent) -> ev.ClickEvent:
+        """A click routed through this SKU (`route_click`), with the SKU's facts attached."""
+        assert click.user_id is not None
+        r = FactsRequest(self.sku, click.user_id, click.event, click.message_id, click.ts_ms)
+        notice = self.request(r)
+        assert notice is not None, "an order's click is not routed through its SKUs"
+        # the stage that holds the click owns it: attached in place, not copied
+        click.facts = (notice.facts,)
+        return click
 
     def apply(self, change: ev.ChangeEvent, low: int) -> tuple[list[ev.StockNotice], list[RankUpdate]]:
         """A product or stock change: notices for the watchers if a threshold was crossed, and
@@ -176,15 +199,25 @@ class Ranking:
         ranked = heapq.nsmallest(n + 1, self.in_stock.values(), key=lambda f: (-f.stock, f.sku))
         return tuple(f for f in ranked if f.sku != sku)[:n]
 
-    def attach(self, notice: ev.StockNotice, n: int) -> ev.StockNotice:
-        """The notice of a sold-out SKU, with up to `n` alternatives from this category."""
-        notice.facts.alternatives = self.alternatives(notice.facts.sku, n)
-        return notice
+    def attach(self, item: Carrier, n: int) -> Carrier:
+        """A notice or click about a sold-out SKU, with up to `n` alternatives from this category."""
+        facts = facts_of(item)
+        facts.alternatives = self.alternatives(facts.sku, n)
+        return item
 
 
-def needs_alternatives(notice: ev.StockNotice) -> bool:
+#: what carries a SKU's facts to its customer: a notice, or the click that asked for them
+Carrier = TypeVar("Carrier", ev.StockNotice, ev.ClickEvent)
+
+
+def facts_of(item: ev.StockNotice | ev.ClickEvent) -> ev.SkuFacts:
+    return item.facts if type(item) is ev.StockNotice else item.facts[0]  # type: ignore[index]
+
+
+def needs_alternatives(item: ev.StockNotice | ev.ClickEvent) -> bool:
     """Only a SKU that sold out is ever replaced: the others skip the category stage."""
-    return notice.facts.stock <= 0 and bool(notice.facts.category)
+    f = facts_of(item)
+    return f.stock <= 0 and bool(f.category)
 
 
 @dataclass
@@ -208,10 +241,15 @@ class Catalog:
         b = self.books.get(sku)
         return b.product if b else None
 
-    def request(self, click: ev.ClickEvent) -> list[ev.StockNotice]:
-        """The facts of the SKUs a click names, for its customer."""
+    def enrich(self, click: ev.ClickEvent) -> list[ev.StockNotice]:
+        """The click on its way to its customer (`route_click`): with the facts of the one SKU it
+        names attached, or with the notices that follow it, one per SKU it names."""
+        via, asks = route_click(click)
+        if via is not None:
+            self.attach(self.book(via).enrich(click))
+            return []
         out = []
-        for r in requests(click):
+        for r in asks:
             notice = self.book(r.sku).request(r)
             if notice is not None:
                 out.append(self.attach(notice))
@@ -237,8 +275,9 @@ class Catalog:
             r = self.rankings[category] = Ranking(category)
         return r
 
-    def attach(self, notice: ev.StockNotice) -> ev.StockNotice:
-        if needs_alternatives(notice):
-            assert notice.facts.category is not None
-            return self.ranking(notice.facts.category).attach(notice, self.alternatives)
-        return notice
+    def attach(self, item: Carrier) -> Carrier:
+        if needs_alternatives(item):
+            category = facts_of(item).category
+            assert category is not None
+            return self.ranking(category).attach(item, self.alternatives)
+        return item

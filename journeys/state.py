@@ -21,7 +21,8 @@ from typing import Any
 from common.events import Customer, SkuFacts
 
 #: 2: deferred actions moved from the instance to the customer (`upgrade` moves them)
-STATE_VERSION = 2
+#: 3: the state keeps its own next due moment (`due`)
+STATE_VERSION = 3
 DAY_MS = 86_400_000
 AFFINITY_MEMORY_MS = 30 * DAY_MS
 
@@ -106,6 +107,9 @@ class CustomerState:
     pruned_at: int = 0
     #: actions deferred by quiet hours, in the order they were deferred
     deferred: list[PendingAction] = field(default_factory=list)
+    #: when the engine wants `on_timer` next (`Engine.next_due`), kept by every call that changes
+    #: the state, so that the operator knows its timer without working it out again
+    due: int | None = None
 
     def next_due(self) -> int | None:
         due: int | None = None
@@ -144,28 +148,35 @@ class CustomerState:
         )
 
     def prune(self, now: int, dedupe_window_ms: int, view_window_ms: int, keep_orders_ms: int) -> None:
-        """Drop what has aged out and what no open instance needs."""
+        """Drop what has aged out and what no open instance needs. Each part is rebuilt only when
+        something in it has aged out: most calls find nothing to drop."""
         horizon = now - dedupe_window_ms
-        if self.seen:
+        if self.seen and min(self.seen.values()) <= horizon:
             self.seen = {k: t for k, t in self.seen.items() if t > horizon}
-        if self.marketing_sent:
-            self.marketing_sent = [t for t in self.marketing_sent if t > now - DAY_MS]
-        if self.views:
-            self.views = [v for v in self.views if v[0] > now - view_window_ms]
-        if self.entries:
+        day_ago = now - DAY_MS
+        if self.marketing_sent and min(self.marketing_sent) <= day_ago:
+            self.marketing_sent = [t for t in self.marketing_sent if t > day_ago]
+        views_from = now - view_window_ms
+        if self.views and min(v[0] for v in self.views) <= views_from:
+            self.views = [v for v in self.views if v[0] > views_from]
+        if self.entries and min(self.entries.values()) <= now:
             self.entries = {k: until for k, until in self.entries.items() if until > now}
         if self.affinity and now - self.affinity_at > AFFINITY_MEMORY_MS:
             self.affinity = {}  # a month without views or adds: nothing left worth ranking by
         if self.order_categories:
-            self.order_categories = {
-                k: v for k, v in self.order_categories.items() if v[0] > now - keep_orders_ms
-            }
-        needed_skus: set[str] = {sku for _, sku, _ in self.views}
-        for inst in [*self.instances, *(p.origin for p in self.deferred)]:
-            needed_skus.update(inst.data.get("cart", {}))
-            needed_skus.update(inst.data.get("viewed", {}))
+            orders_from = now - keep_orders_ms
+            if min(v[0] for v in self.order_categories.values()) <= orders_from:
+                self.order_categories = {k: v for k, v in self.order_categories.items() if v[0] > orders_from}
         if self.skus:
-            self.skus = {k: v for k, v in self.skus.items() if k in needed_skus}
+            needed: set[str] = {sku for _, sku, _ in self.views}
+            for inst in self.instances:
+                needed.update(inst.data.get("cart", ()))
+                needed.update(inst.data.get("viewed", ()))
+            for p in self.deferred:
+                needed.update(p.origin.data.get("cart", ()))
+                needed.update(p.origin.data.get("viewed", ()))
+            if any(k not in needed for k in self.skus):
+                self.skus = {k: v for k, v in self.skus.items() if k in needed}
 
 
 def upgrade(state: CustomerState) -> CustomerState:
@@ -180,5 +191,7 @@ def upgrade(state: CustomerState) -> CustomerState:
                 state.deferred.append(PendingAction(p.due, p.record, inst))
             inst.deferred = []
         state.deferred.sort(key=lambda p: p.due)
+    if state.v < 3:
+        state.due = None  # the caller works it out (`Engine.next_due`)
     state.v = STATE_VERSION
     return state

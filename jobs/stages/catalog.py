@@ -14,11 +14,12 @@ from typing import Any
 from pyflink.datastream import DataStream, OutputTag
 from pyflink.datastream.functions import KeyedProcessFunction, RuntimeContext
 
+from common import events as ev
 from common.settings import Settings
 from jobs.stages.inbox import Inbox
 from jobs.stages.keys import KEYED, keyed_row
 from jobs.stages.state import pickled_map, pickled_value
-from journeys.catalog import FactsRequest, Ranking, RankUpdate, SkuBook, needs_alternatives
+from journeys.catalog import FactsRequest, Ranking, RankUpdate, SkuBook, facts_of, needs_alternatives
 
 TO_CATEGORIES = OutputTag("to-category-stage")
 
@@ -32,8 +33,9 @@ class SkuSlot:
 
 
 class SkuStage(KeyedProcessFunction):  # type: ignore[misc]
-    """Keyed by SKU: (sku, change or facts request) in; notices for customers out, and, to the
-    category stage, ranking updates and notices of a SKU that sold out. Records are applied in
+    """Keyed by SKU: (sku, change, click or facts request) in; clicks with the SKU's facts and
+    notices for customers out, and, to the category stage, ranking updates and the clicks and
+    notices of a SKU that sold out. Records are applied in
     journey-time order (`jobs.stages.inbox`): a click's request sees the stock of its own time."""
 
     def __init__(self, settings: Settings) -> None:
@@ -63,20 +65,24 @@ class SkuStage(KeyedProcessFunction):  # type: ignore[misc]
         self._save(slot)
 
     def _apply(self, book: SkuBook, item: Any) -> Iterator[Any]:
-        if type(item) is FactsRequest:
+        notices: list[ev.StockNotice | ev.ClickEvent]
+        ranks: list[RankUpdate]
+        if type(item) is ev.ClickEvent:
+            notices, ranks = [book.enrich(item)], []
+        elif type(item) is FactsRequest:
             notice = book.request(item)
-            notices = [] if notice is None else [notice]
-            ranks: list[RankUpdate] = []
+            notices, ranks = ([] if notice is None else [notice]), []
         else:
-            notices, ranks = book.apply(item, self._low)
+            found, ranks = book.apply(item, self._low)
+            notices = list(found)
+            self._notices.inc(len(found))
         for u in ranks:
             yield TO_CATEGORIES, (u.category, u)
         for n in notices:
-            self._notices.inc()
             if needs_alternatives(n):
-                yield TO_CATEGORIES, (n.facts.category, n)
+                yield TO_CATEGORIES, (facts_of(n).category, n)
             else:
-                yield keyed_row(n.customer_id, n)
+                yield keyed_row(_customer(n), n)
 
     def _save(self, slot: SkuSlot) -> None:
         b = slot.book
@@ -141,8 +147,15 @@ class CategoryStage(KeyedProcessFunction):  # type: ignore[misc]
             if category in self._rankings:
                 self._rankings[category].update(item)
             return
-        notice = self._ranking(category).attach(item, self._n)
-        yield keyed_row(notice.customer_id, notice)
+        carrier = self._ranking(category).attach(item, self._n)
+        yield keyed_row(_customer(carrier), carrier)
+
+
+def _customer(item: ev.StockNotice | ev.ClickEvent) -> str:
+    """Whom a notice or an enriched click is for (a click routed through a SKU has its user)."""
+    cid = item.customer_id if type(item) is ev.StockNotice else item.user_id  # type: ignore[union-attr]
+    assert cid is not None
+    return cid
 
 
 def catalog_stages(to_skus: DataStream, settings: Settings) -> DataStream:

@@ -145,7 +145,8 @@ class JourneyStage(KeyedBroadcastProcessFunction):  # type: ignore[misc]
         self._reference = Reference()
         registry: SchemaSink = RegistryClient(s.registry.client_config())
         self._core = JourneyCore(
-            Engine(self._journeys, EngineConfig(), self._reference), OutputEncoder(s, registry)
+            Engine(self._journeys, EngineConfig.from_settings(s.journeys), self._reference),
+            OutputEncoder(s, registry),
         )
         self._state = runtime_context.get_state(pickled_value("customer", s.journeys.state_ttl_days))
         self._stores_loaded = False

@@ -2,8 +2,9 @@
 
 - to the customer stage (main output): clicks, customer changes, orders, shipments, tickets,
   applications, consents, channel feedback;
-- to the SKU stage: product and stock changes, and one facts request per SKU a click names (the
-  click itself still goes to its customer, so a customer's clicks stay in order);
+- to the SKU stage: product and stock changes, and the clicks that name one SKU, which reach their
+  customer from there with its facts attached; a click naming several goes to its customer
+  directly, and a facts request per SKU to the SKU stage (`journeys.catalog.route_click`);
 - to every customer subtask: store changes (a few hundred rows, needed for "nearest store").
 
 Watermarks reach every output, side outputs included, so the three branches share one journey
@@ -20,7 +21,7 @@ from pyflink.datastream.functions import ProcessFunction
 
 from common import events as ev
 from jobs.stages.keys import KEYED, keyed_row
-from journeys.catalog import requests
+from journeys.catalog import route_click
 from journeys.engine import customer_of
 
 TO_SKUS = OutputTag("to-sku-stage")
@@ -42,10 +43,16 @@ def route_event(event: ev.Event) -> Iterator[tuple[OutputTag | None, Any]]:
     customer = customer_of(event)
     if customer is None:
         return  # e.g. a shipment row without its customer: no journey can be about it
-    yield None, (customer, event)
     if type(event) is ev.ClickEvent:
-        for r in requests(event):
+        via, asks = route_click(event)
+        if via is not None:
+            yield TO_SKUS, (via, event)
+            return
+        yield None, (customer, event)
+        for r in asks:
             yield TO_SKUS, (r.sku, r)
+        return
+    yield None, (customer, event)
 
 
 class RouteFunction(ProcessFunction):  # type: ignore[misc]

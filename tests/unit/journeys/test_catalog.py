@@ -12,6 +12,7 @@ from journeys.catalog import (
     SkuBook,
     needs_alternatives,
     requests,
+    route_click,
 )
 
 T0 = 1_700_000_000_000
@@ -130,9 +131,34 @@ def test_the_catalog_attaches_alternatives_when_a_watched_sku_sells_out() -> Non
     for sku, n in (("A", 3), ("B", 30), ("C", 10)):
         cat.apply(product(sku))
         cat.apply(stock(sku, "online", n))
-    [facts] = cat.request(click("Product Added", "A"))
-    assert facts.facts.alternatives == ()  # in stock: nothing to replace
+    added = click("Product Added", "A")
+    assert cat.enrich(added) == []  # one SKU: its facts ride with the click
+    [facts] = added.facts
+    assert (facts.sku, facts.online, facts.alternatives) == ("A", 3, ())  # in stock: nothing to replace
     [sold_out] = cat.apply(stock("A", "online", 0, n=1))
     assert [a.sku for a in sold_out.facts.alternatives] == ["B", "C"]
-    assert cat.request(click("Order Completed", "A")) == []
+    # a sold-out SKU's click carries its alternatives too
+    viewed = click("Product Viewed", "A", t=T0 + 1)
+    assert cat.enrich(viewed) == []
+    assert [a.sku for a in viewed.facts[0].alternatives] == ["B", "C"]
+    assert cat.enrich(click("Order Completed", "A")) == []
     assert cat.apply(stock("A", "online", 7, n=2)) == []  # no watcher left
+
+
+def test_a_click_naming_several_skus_goes_straight_to_its_customer_and_their_facts_follow() -> None:
+    cat = Catalog()
+    for sku, n in (("A", 3), ("B", 30)):
+        cat.apply(product(sku))
+        cat.apply(stock(sku, "online", n))
+    checkout = click("Checkout Started", "A", "B")
+    assert route_click(checkout) == (None, requests(checkout))
+    notices = cat.enrich(checkout)
+    assert checkout.facts == ()
+    assert [(n.customer_id, n.facts.sku, n.facts.online) for n in notices] == [
+        ("c-1", "A", 3),
+        ("c-1", "B", 30),
+    ]
+    # an order's products end their watch and need no facts
+    order = click("Order Completed", "A", "B")
+    assert route_click(order)[0] is None and cat.enrich(order) == []
+    assert route_click(click("Product Viewed", "A")) == ("A", [])
