@@ -26,7 +26,16 @@ from journeys.run import DAY_MS, HOUR_MS, Result
 from journeys.state import AFFINITY_MEMORY_MS, STATE_VERSION, CustomerState, Instance, upgrade
 from journeys.stepping import Stepping, bucket
 
-__all__ = ["Engine", "EngineConfig", "Result", "bucket", "customer_of", "event_id", "event_time"]
+__all__ = [
+    "Engine",
+    "EngineConfig",
+    "Result",
+    "bucket",
+    "cleanup_moment",
+    "customer_of",
+    "event_id",
+    "event_time",
+]
 
 
 @dataclass(frozen=True)
@@ -81,6 +90,15 @@ def event_time(event: ev.EngineInput) -> int:
     if type(event) is ev.ChannelFeedback:
         return event.occurred_at
     return event.ts_ms  # type: ignore[union-attr]
+
+
+#: cleanups happen on the hour after what they drop has aged out: the moment then stays put while
+#: a customer is active (every event moves the dedupe horizon), so the operator's timer does too
+CLEANUP_SLOT_MS = HOUR_MS
+
+
+def cleanup_moment(t: int) -> int:
+    return -(-t // CLEANUP_SLOT_MS) * CLEANUP_SLOT_MS
 
 
 class Engine:
@@ -183,14 +201,14 @@ class Engine:
         if state.marketing_sent:
             short.append(state.marketing_sent[-1] + DAY_MS)
         if short:
-            return max(short)
+            return cleanup_moment(max(short))
         # ...then one for each long-lived memory as it expires
         long = list(state.entries.values())
         if state.order_categories:
             long.append(min(t for t, _ in state.order_categories.values()) + c.keep_orders_ms)
         if state.affinity:
             long.append(state.affinity_at + AFFINITY_MEMORY_MS + 1)
-        return min(long) if long else None
+        return cleanup_moment(min(long)) if long else None
 
     def _upgraded(self, state: CustomerState) -> CustomerState:
         state = upgrade(state)
