@@ -20,6 +20,7 @@ order's products only end their watch. The job and `simulate` route alike.
 from __future__ import annotations
 
 import heapq
+from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -97,8 +98,10 @@ class SkuBook:
     stock: dict[str, int] = field(default_factory=dict)
     #: bumped on every change, so that the customer keeps the newest facts whatever path they took
     version: int = 0
-    #: customer -> until when they watch (their last cart event with the SKU + WATCH_MS)
-    watchers: dict[str, int] = field(default_factory=dict)
+    #: customer -> until when they watch (their last cart event with the SKU + WATCH_MS); any
+    #: mutable mapping: the job keeps it in map state, so that a cart event writes one entry and a
+    #: view reads none. Expired watchers are dropped when a crossing would notify them.
+    watchers: MutableMapping[str, int] = field(default_factory=dict)
 
     def facts(self) -> ev.SkuFacts:
         p, stock = self.product, self.stock
@@ -162,17 +165,19 @@ class SkuBook:
         after_total, after_here = self.total(), self.stock.get(row.location_id, 0)
         ranks = self._rank(change.ts_ms) if after_total != before_total else []
         now = change.ts_ms
-        if self.watchers:
-            self.watchers = {c: until for c, until in self.watchers.items() if until > now}
         crossed = level(before_total, low) != level(after_total, low) or (
             row.location_id != "online" and (before_here > 0) != (after_here > 0)
         )
         if not crossed or not self.watchers:
             return [], ranks
+        live: list[str] = []
+        for cid, until in list(self.watchers.items()):
+            if until > now:
+                live.append(cid)
+            else:
+                del self.watchers[cid]
         facts = self.facts()
-        return [
-            ev.StockNotice(cid, facts, now, f"{change.event_id}>{cid}") for cid in sorted(self.watchers)
-        ], ranks
+        return [ev.StockNotice(cid, facts, now, f"{change.event_id}>{cid}") for cid in sorted(live)], ranks
 
     def _rank(self, ts: int) -> list[RankUpdate]:
         category = self.product.category if self.product else None

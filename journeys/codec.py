@@ -15,9 +15,11 @@ since it was introduced. A change of layout bumps `LAYOUT` and keeps a reader of
 from __future__ import annotations
 
 import marshal
+from collections.abc import MutableMapping
 from typing import Any
 
 from common import events as ev
+from journeys.catalog import SkuBook
 from journeys.state import CustomerState, Instance, PendingAction
 
 LAYOUT = 3
@@ -191,3 +193,20 @@ def _pending(p: PendingAction, instances: list[Instance]) -> tuple[Any, ...]:
 def _pending_of(t: tuple[Any, ...], instances: list[Instance]) -> PendingAction:
     origin = instances[t[2]] if type(t[2]) is int else _instance_of(t[2])
     return PendingAction(t[0], t[1], origin)
+
+
+# ------------------------------------------------------------------------------------ a SKU's book
+
+
+def encode_book(book: SkuBook) -> bytes:
+    """A SKU's product and stock (its watchers are kept apart, entry by entry)."""
+    p = book.product
+    product = None if p is None else (p.sku, p.product_id, p.name, p.category, p.brand, p.price)
+    return _HEAD + marshal.dumps((product, book.stock, book.version))
+
+
+def decode_book(sku: str, blob: bytes, watchers: MutableMapping[str, int]) -> SkuBook:
+    if not blob or blob[0] != LAYOUT:
+        raise CodecError(f"SKU book layout {blob[:1]!r}, expected {LAYOUT}")
+    product, stock, version = marshal.loads(memoryview(blob)[1:])
+    return SkuBook(sku, None if product is None else ev.Product(*product), stock, version, watchers)

@@ -140,7 +140,7 @@ class Engine:
         if state is None:
             state = CustomerState(cid)
         elif state.v != STATE_VERSION:
-            state = self._upgraded(state)
+            state = self.upgraded(state)
         if eid in state.seen:
             return Result(state, next_due=state.due, outcome="duplicate")
         if state.erased:
@@ -167,7 +167,7 @@ class Engine:
         if state is None:
             return Result(None)
         if state.v != STATE_VERSION:
-            state = self._upgraded(state)
+            state = self.upgraded(state)
         run = Stepping(self, state, now, None, f"timer:{now}")
         run.fire_timers()
         return run.finish()
@@ -179,7 +179,7 @@ class Engine:
         if state is None:
             return None
         if state.v != STATE_VERSION:
-            state = self._upgraded(state)
+            state = self.upgraded(state)
         return state.due
 
     def next_due(self, state: CustomerState) -> int | None:
@@ -210,7 +210,8 @@ class Engine:
             long.append(state.affinity_at + AFFINITY_MEMORY_MS + 1)
         return cleanup_moment(min(long)) if long else None
 
-    def _upgraded(self, state: CustomerState) -> CustomerState:
+    def upgraded(self, state: CustomerState) -> CustomerState:
+        """A state of an older version (from a savepoint) in this version's shape."""
         state = upgrade(state)
         state.due = self.next_due(state)
         return state

@@ -2,13 +2,18 @@
 
 The logic is `journeys.catalog` (plain Python, unit-tested); these operators load and store it.
 Nothing of the catalogue is broadcast: a SKU's stock lives on one subtask, and only the
-customers watching it hear of a change.
+customers watching it hear of a change. Each stage gets its records in journey-time order from
+the JVM (`jobs.stages.keys`), so a click sees the stock of its own time, and applies each at once.
+
+A SKU's state is two parts: its book (product, stock per location, version; one value) and its
+watchers (map state, one entry per customer). A view reads the book and writes nothing; a cart
+event writes one watcher; a stock change writes the book and reads the watchers only when it
+crosses a threshold. A popular SKU's watchers never cross into Python for a view of it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator, MutableMapping
 from typing import Any
 
 from pyflink.datastream import DataStream, OutputTag
@@ -16,53 +21,110 @@ from pyflink.datastream.functions import KeyedProcessFunction, RuntimeContext
 
 from common import events as ev
 from common.settings import Settings
-from jobs.stages.inbox import Inbox
-from jobs.stages.keys import KEYED, keyed_row
-from jobs.stages.state import pickled_map, pickled_value
-from journeys.catalog import FactsRequest, Ranking, RankUpdate, SkuBook, facts_of, needs_alternatives
+from jobs.stages.keys import TIMED, in_journey_time_order, timed_row
+from jobs.stages.legacy import SkuSlot, held
+from jobs.stages.state import long_map, pickled_map, pickled_value
+from journeys.catalog import (
+    FactsRequest,
+    Ranking,
+    RankUpdate,
+    SkuBook,
+    facts_of,
+    needs_alternatives,
+)
+from journeys.codec import decode_book, encode_book
+from journeys.engine import event_time
 
-TO_CATEGORIES = OutputTag("to-category-stage")
+TO_CATEGORIES = OutputTag("to-category-stage", TIMED)
 
 
-@dataclass(slots=True)
-class SkuSlot:
-    """The SKU stage's state for one SKU: its book and the records held until journey time."""
+class StateMap(MutableMapping[str, int]):
+    """Flink map state as the mapping `SkuBook` keeps its watchers in."""
 
-    book: SkuBook
-    inbox: Inbox = field(default_factory=Inbox)
+    __slots__ = ("_m",)
+
+    def __init__(self, m: Any) -> None:
+        self._m = m
+
+    def __getitem__(self, k: str) -> int:
+        v = self._m.get(k)
+        if v is None:
+            raise KeyError(k)
+        return int(v)
+
+    def __setitem__(self, k: str, v: int) -> None:
+        self._m.put(k, v)
+
+    def __delitem__(self, k: str) -> None:
+        self._m.remove(k)
+
+    def pop(self, k: str, default: Any = None) -> Any:
+        v = self._m.get(k)
+        if v is not None:
+            self._m.remove(k)
+        return default if v is None else int(v)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._m.keys()))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self._m.items())
+
+    def __bool__(self) -> bool:
+        return not self._m.is_empty()
+
+    def items(self) -> Any:
+        return list(self._m.items())
+
+
+def _sku_of(item: Any) -> str:
+    if type(item) is ev.ClickEvent:
+        return item.facts[0].sku if item.facts else item.item.sku  # type: ignore[union-attr]
+    if type(item) is FactsRequest:
+        return item.sku
+    return item.row.sku  # type: ignore[no-any-return]
+
+
+def _customer(item: ev.StockNotice | ev.ClickEvent) -> str:
+    """Whom a notice or an enriched click is for (a click routed through a SKU has its user)."""
+    cid = item.customer_id if type(item) is ev.StockNotice else item.user_id  # type: ignore[union-attr]
+    assert cid is not None
+    return cid
 
 
 class SkuStage(KeyedProcessFunction):  # type: ignore[misc]
-    """Keyed by SKU: (sku, change, click or facts request) in; clicks with the SKU's facts and
+    """Keyed by SKU: changes, clicks and facts requests in; clicks with the SKU's facts and
     notices for customers out, and, to the category stage, ranking updates and the clicks and
-    notices of a SKU that sold out. Records are applied in
-    journey-time order (`jobs.stages.inbox`): a click's request sees the stock of its own time."""
+    notices of a SKU that sold out."""
 
     def __init__(self, settings: Settings) -> None:
         self._low = settings.journeys.low_stock_threshold
         self._ttl = settings.journeys.catalog_ttl_days
 
     def open(self, runtime_context: RuntimeContext) -> None:
-        self._slot = runtime_context.get_state(pickled_value("sku-book", self._ttl))
-        metrics = runtime_context.get_metrics_group()
-        self._notices = metrics.counter("stock_notices")
+        # the name and type of the state before layout 3, so that its savepoints restore here
+        self._book = runtime_context.get_state(pickled_value("sku-book", self._ttl))
+        self._watchers = runtime_context.get_map_state(long_map("sku-watchers", self._ttl))
+        self._notices = runtime_context.get_metrics_group().counter("stock_notices")
 
-    def process_element(self, value: tuple[str, Any], ctx: KeyedProcessFunction.Context) -> Iterator[Any]:
-        sku, item = value
-        slot: SkuSlot = self._slot.value() or SkuSlot(SkuBook(sku))
-        if slot.inbox.hold_if_early(item.ts_ms, item, ctx.timer_service()):
-            self._slot.update(slot)
-            return
-        yield from self._apply(slot.book, item)
-        self._save(slot)
-
-    def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext) -> Iterator[Any]:
-        slot: SkuSlot | None = self._slot.value()
-        if slot is None:
-            return
-        for _, item in slot.inbox.ready(timestamp):
-            yield from self._apply(slot.book, item)
-        self._save(slot)
+    def process_element(self, item: Any, ctx: KeyedProcessFunction.Context) -> Iterator[Any]:
+        sku = _sku_of(item)
+        raw = self._book.value()
+        watchers = StateMap(self._watchers)
+        if type(raw) is SkuSlot:  # written before layout 3: watchers into map state, held records applied
+            book = raw.book
+            for cid, until in book.watchers.items():
+                watchers[cid] = until
+            book.watchers = watchers
+            for _, old in held(raw.inbox):
+                yield from self._apply(book, old)
+            raw = None
+            self._save(book)
+        else:
+            book = SkuBook(sku, watchers=watchers) if raw is None else decode_book(sku, raw, watchers)
+        yield from self._apply(book, item)
+        if type(item) is ev.ChangeEvent:
+            self._save(book)  # only a change touches the book; a click or request its watchers at most
 
     def _apply(self, book: SkuBook, item: Any) -> Iterator[Any]:
         notices: list[ev.StockNotice | ev.ClickEvent]
@@ -77,24 +139,23 @@ class SkuStage(KeyedProcessFunction):  # type: ignore[misc]
             notices = list(found)
             self._notices.inc(len(found))
         for u in ranks:
-            yield TO_CATEGORIES, (u.category, u)
+            yield TO_CATEGORIES, timed_row(u.category, u.ts_ms, u)
         for n in notices:
             if needs_alternatives(n):
-                yield TO_CATEGORIES, (facts_of(n).category, n)
+                yield TO_CATEGORIES, timed_row(facts_of(n).category, event_time(n), n)  # type: ignore[arg-type]
             else:
-                yield keyed_row(_customer(n), n)
+                yield timed_row(_customer(n), event_time(n), n)
 
-    def _save(self, slot: SkuSlot) -> None:
-        b = slot.book
-        if b.product is None and not b.stock and not b.watchers and not slot.inbox:
-            self._slot.clear()
+    def _save(self, book: SkuBook) -> None:
+        if book.product is None and not book.stock and not book.watchers:
+            self._book.clear()
         else:
-            self._slot.update(slot)
+            self._book.update(encode_book(book))
 
 
 class CategoryStage(KeyedProcessFunction):  # type: ignore[misc]
-    """Keyed by category: ranking updates in (nothing out), notices of sold-out SKUs in, the same
-    notices with in-stock alternatives out, both in journey-time order.
+    """Keyed by category: ranking updates in (nothing out), clicks and notices of sold-out SKUs in,
+    the same with in-stock alternatives out.
 
     The ranking is map state (sku -> facts), one write per update; reading all of it for each
     sold-out notice would cost a scan, so each subtask keeps the rankings it has read in memory,
@@ -107,7 +168,6 @@ class CategoryStage(KeyedProcessFunction):  # type: ignore[misc]
 
     def open(self, runtime_context: RuntimeContext) -> None:
         self._in_stock = runtime_context.get_map_state(pickled_map("in-stock", self._ttl))
-        self._inbox = runtime_context.get_state(pickled_value("category-inbox", self._ttl))
         self._rankings: dict[str, Ranking] = {}
 
     def _ranking(self, category: str) -> Ranking:
@@ -116,60 +176,33 @@ class CategoryStage(KeyedProcessFunction):  # type: ignore[misc]
             r = self._rankings[category] = Ranking(category, dict(self._in_stock.items()))
         return r
 
-    def process_element(self, value: tuple[str, Any], ctx: KeyedProcessFunction.Context) -> Iterator[Any]:
-        category, item = value
-        timers = ctx.timer_service()
-        if item.ts_ms > timers.current_watermark():  # read the inbox only when there is to hold
-            inbox: Inbox = self._inbox.value() or Inbox()
-            inbox.hold_if_early(item.ts_ms, item, timers)
-            self._inbox.update(inbox)
-            return
-        yield from self._apply(category, item)
-
-    def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext) -> Iterator[Any]:
-        inbox: Inbox | None = self._inbox.value()
-        if inbox is None:
-            return
-        category = ctx.get_current_key()
-        for _, item in inbox.ready(timestamp):
-            yield from self._apply(category, item)
-        if inbox:
-            self._inbox.update(inbox)
-        else:
-            self._inbox.clear()
-
-    def _apply(self, category: str, item: Any) -> Iterator[Any]:
+    def process_element(self, item: Any, ctx: KeyedProcessFunction.Context) -> Iterator[Any]:
         if type(item) is RankUpdate:
             if item.facts is not None and item.in_stock:
                 self._in_stock.put(item.sku, item.facts)
             else:
                 self._in_stock.remove(item.sku)
-            if category in self._rankings:
-                self._rankings[category].update(item)
+            if item.category in self._rankings:
+                self._rankings[item.category].update(item)
             return
+        category = facts_of(item).category
+        assert category is not None
         carrier = self._ranking(category).attach(item, self._n)
-        yield keyed_row(_customer(carrier), carrier)
-
-
-def _customer(item: ev.StockNotice | ev.ClickEvent) -> str:
-    """Whom a notice or an enriched click is for (a click routed through a SKU has its user)."""
-    cid = item.customer_id if type(item) is ev.StockNotice else item.user_id  # type: ignore[union-attr]
-    assert cid is not None
-    return cid
+        yield timed_row(_customer(carrier), event_time(carrier), carrier)
 
 
 def catalog_stages(to_skus: DataStream, settings: Settings) -> DataStream:
-    """(sku, item) pairs in; stock notices for customers out, as keyed rows (`jobs.stages.keys`)."""
+    """`TIMED` rows for SKUs in; `TIMED` rows for customers out (enriched clicks, stock notices)."""
+    days = settings.journeys.catalog_ttl_days
     skus = (
-        to_skus.key_by(lambda v: v[0])
-        .process(SkuStage(settings), output_type=KEYED)
+        in_journey_time_order(to_skus, "skus", days)
+        .process(SkuStage(settings), output_type=TIMED)
         .uid("sku-stage")
         .name("stock by SKU")
     )
     categories = (
-        skus.get_side_output(TO_CATEGORIES)
-        .key_by(lambda v: v[0])
-        .process(CategoryStage(settings), output_type=KEYED)
+        in_journey_time_order(skus.get_side_output(TO_CATEGORIES), "categories", days)
+        .process(CategoryStage(settings), output_type=TIMED)
         .uid("category-stage")
         .name("in-stock ranking by category")
     )

@@ -1,15 +1,16 @@
 """The journey stage, keyed by customer: the engine's state in, actions and journey events out.
 
 All the deciding is `journeys.engine.Engine` (plain Python, tested with a fake clock). This
-operator reads the customer's state once and writes it once per record, keeps exactly one
-event-time timer per customer at the engine's next due moment, and encodes the outputs. Store
-changes arrive on the broadcast input: every subtask needs them for "nearest store".
+operator reads the customer's state once and writes it once per record (bytes of
+`journeys.codec`), keeps exactly one event-time timer per customer at the engine's next due
+moment, and encodes the outputs. Its records come in journey-time order from the JVM
+(`jobs.stages.keys`), so each is applied the moment it arrives. Store changes arrive on the
+broadcast input: every subtask needs them for "nearest store".
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +24,11 @@ from common.settings import Settings
 from connectors.avro import RegistryClient, SchemaSink
 from connectors.kafka import BYTES
 from connectors.outputs import OutputEncoder
-from jobs.stages.inbox import Inbox
-from jobs.stages.keys import keyed_on_first_field
+from jobs.stages.keys import in_journey_time_order
+from jobs.stages.legacy import Slot, held
 from jobs.stages.metrics import Tally
 from jobs.stages.state import pickled_value
+from journeys.codec import decode, encode
 from journeys.definition import Journey
 from journeys.engine import Engine, EngineConfig, Result, event_time
 from journeys.facts import Reference
@@ -36,28 +38,16 @@ from journeys.state import CustomerState
 STORES = MapStateDescriptor("stores", Types.STRING(), Types.PICKLED_BYTE_ARRAY())
 
 
-@dataclass(slots=True)
-class Slot:
-    """What the operator stores per customer: the engine's state and the events held until
-    journey time reaches them (see `jobs.stages.inbox`)."""
-
-    state: CustomerState | None = None
-    inbox: Inbox = field(default_factory=Inbox)
-
-
 class JourneyCore:
     """What the operator does with one record, apart from Flink's objects: testable with fakes.
 
     `store` is anything with value/update/clear, `timers` anything with register/delete of
-    event-time timers. One read and at most one write per record or timer.
+    event-time timers and the current watermark. One read and at most one write per record or
+    timer; a timer whose moment the state has moved away from writes nothing.
 
-    Events are applied in journey-time order, not arrival order: one that is ahead of the
-    watermark waits in the customer's inbox until the watermark passes it (an event-time timer
-    at its time), so a customer's click, read from one topic, never overtakes the consent that
-    came before it on another. That is what makes a replay through Kafka decide what `simulate`
-    decides, and it costs each event the watermark's lag (out-of-orderness plus the slowest
-    source's delay) before it is applied. An event behind the watermark is applied at once, at
-    the watermark's time, and counted as late.
+    A record arrives when journey time reaches it (the JVM holds it until then): it is applied at
+    its own time, after the engine's waits that ended before it (as `simulate` does). One that
+    was already behind the watermark (late) is applied at the watermark's time and counted.
     """
 
     def __init__(self, engine: Engine, outputs: OutputEncoder) -> None:
@@ -67,57 +57,80 @@ class JourneyCore:
         self.actions = 0
 
     def on_event(self, store: Any, timers: Any, event: ev.EngineInput) -> list[bytes]:
-        slot: Slot = store.value() or Slot()
-        t = event_time(event)
-        if slot.inbox.hold_if_early(t, event, timers):
-            store.update(slot)
-            return []
-        watermark = timers.current_watermark()
-        self.late += t < watermark
-        before = self.engine.due(slot.state)
         out: list[bytes] = []
-        self._apply(slot, self.engine.on_event(slot.state, event, watermark), out)
-        self._save(store, timers, slot, before)
+        state, before, dirty = self._load(store, out)
+        t = event_time(event)
+        watermark = timers.current_watermark()
+        if t < watermark:
+            self.late += 1
+            t = watermark
+        if state is not None and state.due is not None and state.due <= t:
+            state = self._fire(state, t, out)
+            dirty = True
+        r = self.engine.on_event(state, event, t)
+        if r.outcome not in ("duplicate", "ignored"):
+            state = self._apply(r, out)
+            dirty = True
+        if dirty:
+            self._save(store, timers, state, before)
         return out
 
     def on_timer(self, store: Any, timers: Any, timestamp: int) -> list[bytes]:
-        slot: Slot | None = store.value()
-        if slot is None:
-            return []  # cleared (or expired with its TTL) since this timer was set
-        before = self.engine.due(slot.state)
-        held = slot.inbox.next_at()
-        if (held is None or held > timestamp) and (before is None or before > timestamp):
-            return []  # the state moved on since this timer was set: nothing to write
         out: list[bytes] = []
-        for t, event in slot.inbox.ready(timestamp):
-            self._fire(slot, t, out)  # waits that ended before the event first, as in simulate
-            self._apply(slot, self.engine.on_event(slot.state, event, t), out)
-        self._fire(slot, timestamp, out)
-        self._save(store, timers, slot, before)
-        return out
+        state, before, dirty = self._load(store, out)
+        if state is not None and state.due is not None and state.due <= timestamp:
+            state = self._fire(state, timestamp, out)
+            dirty = True
+        if dirty:
+            self._save(store, timers, state, before)
+        return out  # else: cleared, or moved on since this timer was set: nothing to write
 
-    def _fire(self, slot: Slot, until: int, out: list[bytes]) -> None:
+    def _load(self, store: Any, out: list[bytes]) -> tuple[CustomerState | None, int | None, bool]:
+        """The state, the due moment its timer is at, and whether it must be written back."""
+        raw = store.value()
+        if raw is None:
+            return None, None, False
+        if type(raw) is bytes:
+            state = decode(raw)
+            return state, state.due, False
+        return self._migrated(raw, out)
+
+    def _migrated(self, slot: Slot, out: list[bytes]) -> tuple[CustomerState | None, int | None, bool]:
+        """A slot pickled before layout 3: its state upgraded, the events it held applied in
+        their journey-time order. Its timer is wherever its old due moment or held event was;
+        a timer that finds nothing due is harmless, so only the engine's is kept."""
+        state = slot.state
+        if state is not None:
+            state = self.engine.upgraded(state)
+        before = None if state is None else state.due
+        for t, event in held(slot.inbox):
+            if state is not None and state.due is not None and state.due <= t:
+                state = self._fire(state, t, out)
+            r = self.engine.on_event(state, event, t)
+            if r.outcome not in ("duplicate", "ignored"):
+                state = self._apply(r, out)
+        return state, before, True
+
+    def _fire(self, state: CustomerState, until: int, out: list[bytes]) -> CustomerState | None:
+        s: CustomerState | None = state
         for _ in range(10_000):  # the engine moves its due time forward; this only bounds a bug
-            due = self.engine.due(slot.state)
-            if due is None or due > until or slot.state is None:
-                return
-            self._apply(slot, self.engine.on_timer(slot.state, due), out)
-        raise RuntimeError(f"customer {slot.state and slot.state.customer_id}: timers do not advance")
+            if s is None or s.due is None or s.due > until:
+                return s
+            s = self._apply(self.engine.on_timer(s, s.due), out)
+        raise RuntimeError(f"customer {state.customer_id}: timers do not advance")
 
-    def _apply(self, slot: Slot, r: Result, out: list[bytes]) -> None:
-        if r.outcome in ("duplicate", "ignored"):
-            return
-        slot.state = r.state
+    def _apply(self, r: Result, out: list[bytes]) -> CustomerState | None:
         self.actions += len(r.actions)
         out += [self.outputs.action(a) for a in r.actions]
         out += [self.outputs.journey_event(j) for j in r.journey_events]
+        return r.state
 
-    def _save(self, store: Any, timers: Any, slot: Slot, before: int | None) -> None:
-        if slot.state is None and not slot.inbox:
+    def _save(self, store: Any, timers: Any, state: CustomerState | None, before: int | None) -> None:
+        if state is None:
             store.clear()
         else:
-            store.update(slot)
-        after = self.engine.due(slot.state)
+            store.update(encode(state))
+        after = None if state is None else state.due
         if after != before:
             if before is not None:
                 timers.delete_event_time_timer(before)
@@ -148,6 +161,7 @@ class JourneyStage(KeyedBroadcastProcessFunction):  # type: ignore[misc]
             Engine(self._journeys, EngineConfig.from_settings(s.journeys), self._reference),
             OutputEncoder(s, registry),
         )
+        # the name and type of the state before layout 3, so that its savepoints restore here
         self._state = runtime_context.get_state(pickled_value("customer", s.journeys.state_ttl_days))
         self._stores_loaded = False
         metrics = runtime_context.get_metrics_group()
@@ -166,8 +180,7 @@ class JourneyStage(KeyedBroadcastProcessFunction):  # type: ignore[misc]
     def process_element(self, event: ev.EngineInput, ctx: Any) -> Iterator[bytes]:
         if not self._stores_loaded:
             self._load_stores(ctx)
-        timers = ctx.timer_service()
-        yield from self._core.on_event(self._state, timers, event)
+        yield from self._core.on_event(self._state, ctx.timer_service(), event)
         for t in self._tallies:
             t.sync()
 
@@ -193,12 +206,15 @@ class JourneyStage(KeyedBroadcastProcessFunction):  # type: ignore[misc]
 
 
 def journey_stage(customer_events: DataStream, stores: DataStream, settings: Settings) -> DataStream:
-    """Customer-bound events (keyed rows) and store changes in; output frames (actions, journey
-    events) out."""
+    """Customer-bound `TIMED` rows and store changes in; output frames (actions, journey events)
+    out."""
     return (
-        keyed_on_first_field(customer_events)
+        in_journey_time_order(customer_events, "customers", settings.journeys.state_ttl_days)
         .connect(stores.broadcast(STORES))
         .process(JourneyStage(settings), BYTES)
         .uid("journey-stage")
         .name("journeys by customer")
     )
+
+
+__all__ = ["JourneyCore", "JourneyStage", "Slot", "journey_stage"]

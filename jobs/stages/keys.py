@@ -1,12 +1,13 @@
-"""Keying in the JVM: a stage that knows the key emits `Row(key, value)`, and the next keyed stage
-partitions on its first field without a Python key selector.
+"""Keys and journey time in the JVM: a stage that knows where a record goes emits
+`Row(key, time, value)`, the JVM puts each key's records in journey-time order
+(`EventTimeOrder`, connectors/java), and the next keyed stage takes them partitioned on the key
+without a Python key selector.
 
 PyFlink's `key_by(function)` puts a Python operator in front of every keyed stage to compute the
-key. Where the keyed stage's input is a union (customer-bound events and stock notices into the
-journey stage), that operator cannot chain to anything: every record crossed into Python once
-more, only to be keyed. Here the upstream stages, which know the key anyway, emit the same
-`Row(key, value)` that operator would, and the stream is keyed on its first field by the Java
-selector PyFlink itself uses after that operator.
+key: one more crossing into Python per record. The upstream stages know the key anyway, and the
+journey time (a click's timestamp, a change's `ts_ms`, which Flink's record timestamp is not).
+Ordering there, in Java, means the Python stage applies each record the moment it gets it: no
+record is held in Python state, and no Python timer is set per record.
 """
 
 from __future__ import annotations
@@ -16,16 +17,30 @@ from pyflink.datastream import DataStream, KeyedStream
 from pyflink.java_gateway import get_gateway
 
 KEY = Types.STRING()
-#: (key, any Python object): what an upstream stage emits for a keyed stage
+#: (key, any Python object): what a keyed Python stage takes, partitioned on the key
 KEYED = Types.ROW([KEY, Types.PICKLED_BYTE_ARRAY()])
+#: (key, journey time in ms, any Python object): what a stage emits for the next keyed stage
+TIMED = Types.ROW([KEY, Types.LONG(), Types.PICKLED_BYTE_ARRAY()])
+DAY_MS = 86_400_000
 
 
-def keyed_row(key: str, value: object) -> Row:
-    return Row(key, value)
+def timed_row(key: str, time: int, value: object) -> Row:
+    return Row(key, time, value)
 
 
-def keyed_on_first_field(stream: DataStream) -> KeyedStream:
-    """A stream of `KEYED` rows as a KeyedStream of their values, partitioned by their keys."""
+def _key_by_first_field(j_stream: object) -> object:
     selector = get_gateway().jvm.KeyByKeySelector()
-    j_keyed = stream._j_data_stream.keyBy(selector, Types.ROW([KEY]).get_java_type_info())
-    return KeyedStream(j_keyed, Types.PICKLED_BYTE_ARRAY(), stream)
+    return j_stream.keyBy(selector, Types.ROW([KEY]).get_java_type_info())  # type: ignore[attr-defined]
+
+
+def in_journey_time_order(stream: DataStream, name: str, ttl_days: int) -> KeyedStream:
+    """`TIMED` rows in; per key, their values in journey-time order (ties in arrival order), as a
+    KeyedStream for a Python stage. `name` names the ordering operator (`order-<name>` its uid)."""
+    jvm = get_gateway().jvm
+    order = jvm.io.journeys.flink.EventTimeOrder(
+        TIMED.get_java_type_info(), KEYED.get_java_type_info(), ttl_days * DAY_MS
+    )
+    j_ordered = _key_by_first_field(stream._j_data_stream).process(order)  # type: ignore[attr-defined]
+    j_ordered.uid(f"order-{name}").name(f"{name} in journey-time order")
+    ordered = DataStream(j_ordered)
+    return KeyedStream(_key_by_first_field(j_ordered), Types.PICKLED_BYTE_ARRAY(), ordered)

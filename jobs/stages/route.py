@@ -7,8 +7,9 @@
   directly, and a facts request per SKU to the SKU stage (`journeys.catalog.route_click`);
 - to every customer subtask: store changes (a few hundred rows, needed for "nearest store").
 
-Watermarks reach every output, side outputs included, so the three branches share one journey
-time.
+Keyed outputs are `TIMED` rows (key, journey time, event): the JVM orders each key's records by
+journey time before the next stage (`jobs.stages.keys`). Watermarks reach every output, side
+outputs included, so the three branches share one journey time.
 """
 
 from __future__ import annotations
@@ -20,11 +21,11 @@ from pyflink.datastream import DataStream, OutputTag
 from pyflink.datastream.functions import ProcessFunction
 
 from common import events as ev
-from jobs.stages.keys import KEYED, keyed_row
+from jobs.stages.keys import TIMED, timed_row
 from journeys.catalog import route_click
-from journeys.engine import customer_of
+from journeys.engine import customer_of, event_time
 
-TO_SKUS = OutputTag("to-sku-stage")
+TO_SKUS = OutputTag("to-sku-stage", TIMED)
 STORES = OutputTag("stores")
 SKU_TABLES = frozenset({"inventory.products", "inventory.stock_levels"})
 
@@ -57,12 +58,18 @@ def route_event(event: ev.Event) -> Iterator[tuple[OutputTag | None, Any]]:
 
 class RouteFunction(ProcessFunction):  # type: ignore[misc]
     def process_element(self, event: ev.Event, ctx: ProcessFunction.Context) -> Iterator[Any]:
+        t = event_time(event)
         for tag, value in route_event(event):
-            yield keyed_row(*value) if tag is None else (tag, value)
+            if tag is None:
+                yield timed_row(value[0], t, value[1])
+            elif tag is TO_SKUS:
+                yield tag, timed_row(value[0], t, value[1])
+            else:
+                yield tag, value
 
 
 def route(events: DataStream) -> tuple[DataStream, DataStream, DataStream]:
-    """Customer-bound events (keyed rows, see `jobs.stages.keys`), (sku, item) pairs for the SKU
-    stage, store changes."""
-    routed = events.process(RouteFunction(), output_type=KEYED).uid("route").name("route by key")
+    """Customer-bound events and the SKU stage's records (`TIMED` rows, see `jobs.stages.keys`),
+    store changes."""
+    routed = events.process(RouteFunction(), output_type=TIMED).uid("route").name("route by key")
     return routed, routed.get_side_output(TO_SKUS), routed.get_side_output(STORES)

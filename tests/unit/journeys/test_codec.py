@@ -9,8 +9,10 @@ import pickle
 import pytest
 
 from benchmarks.engine import workload
+from common import events as ev
 from jobs.simulate import Simulation
-from journeys.codec import CodecError, decode, encode
+from journeys.catalog import SkuBook
+from journeys.codec import CodecError, decode, decode_book, encode, encode_book
 from journeys.loader import load_dir
 from journeys.state import CustomerState
 from tests.unit.journeys.world import DAY, HOUR, T0, World
@@ -60,3 +62,12 @@ def test_the_engine_goes_on_from_a_decoded_state_as_from_the_original(states: li
 def test_bytes_of_another_layout_are_refused_with_what_they_are() -> None:
     with pytest.raises(CodecError, match="layout"):
         decode(b"\x09" + encode(CustomerState("c-1"))[1:])
+
+
+def test_a_sku_book_comes_back_with_the_watchers_it_is_given() -> None:
+    book = SkuBook("S1", ev.Product("S1", "p-1", "Shell", "Jackets", "N", 129.0), {"online": 3, "s-1": 0}, 7)
+    watchers = {"c-1": T0}
+    back = decode_book("S1", encode_book(book), watchers)
+    assert (back.product, back.stock, back.version) == (book.product, book.stock, book.version)
+    assert back.watchers is watchers
+    assert decode_book("S2", encode_book(SkuBook("S2")), {}) == SkuBook("S2")
