@@ -7,8 +7,10 @@ import org.apache.flink.api.common.functions.OpenContext;
 import org.apache.flink.api.common.state.ListState;
 import org.apache.flink.api.common.state.ListStateDescriptor;
 import org.apache.flink.api.common.state.StateTtlConfig;
+import org.apache.flink.api.common.typeinfo.BasicTypeInfo;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.java.typeutils.ResultTypeQueryable;
+import org.apache.flink.api.java.typeutils.RowTypeInfo;
 import org.apache.flink.metrics.Counter;
 import org.apache.flink.streaming.api.functions.KeyedProcessFunction;
 import org.apache.flink.types.Row;
@@ -26,20 +28,25 @@ import org.apache.flink.util.Collector;
  * PyFlink's own key-by does). A record that is already behind the watermark leaves at once: it
  * is late, and counted ({@code late_records}).
  *
- * <p>Held records are list state: appending costs no read (a merge in RocksDB), and a key has
- * only the records of its last watermark lag pending, one timer per distinct time.
+ * <p>Held records are list state, each with its arrival number: appending costs no read (a merge
+ * in RocksDB), and a key has only the records of its last watermark lag pending, one timer per
+ * distinct time.
  */
 public final class EventTimeOrder extends KeyedProcessFunction<Row, Row, Row>
     implements ResultTypeQueryable<Row> {
   private static final long serialVersionUID = 1L;
-  private static final Comparator<Row> BY_TIME =
-      Comparator.comparingLong(row -> (Long) row.getField(1));
+  /** Time, then arrival: list state does not keep insertion order on every backend (RocksDB). */
+  private static final Comparator<Row> BY_TIME_THEN_ARRIVAL =
+      Comparator.<Row>comparingLong(row -> (Long) row.getField(1))
+          .thenComparingLong(row -> (Long) row.getField(3));
 
   private final TypeInformation<Row> inType;
   private final TypeInformation<Row> outType;
   private final long ttlMs;
   private transient ListState<Row> pending;
   private transient Counter late;
+  /** Arrival numbers; they start from the clock so that they keep rising across a restart. */
+  private transient long arrivals;
 
   /**
    * @param inType {@code Row(STRING, LONG, value type)}
@@ -55,7 +62,11 @@ public final class EventTimeOrder extends KeyedProcessFunction<Row, Row, Row>
 
   @Override
   public void open(OpenContext context) {
-    ListStateDescriptor<Row> d = new ListStateDescriptor<>("pending", inType);
+    RowTypeInfo in = (RowTypeInfo) inType;
+    TypeInformation<Row> held =
+        new RowTypeInfo(
+            in.getTypeAt(0), in.getTypeAt(1), in.getTypeAt(2), BasicTypeInfo.LONG_TYPE_INFO);
+    ListStateDescriptor<Row> d = new ListStateDescriptor<>("pending", held);
     d.enableTimeToLive(
         StateTtlConfig.newBuilder(java.time.Duration.ofMillis(ttlMs))
             .setUpdateType(StateTtlConfig.UpdateType.OnCreateAndWrite)
@@ -63,6 +74,7 @@ public final class EventTimeOrder extends KeyedProcessFunction<Row, Row, Row>
             .build());
     pending = getRuntimeContext().getListState(d);
     late = getRuntimeContext().getMetricGroup().counter("late_records");
+    arrivals = System.currentTimeMillis() << 20;
   }
 
   @Override
@@ -73,7 +85,7 @@ public final class EventTimeOrder extends KeyedProcessFunction<Row, Row, Row>
       out.collect(Row.of(row.getField(0), row.getField(2)));
       return;
     }
-    pending.add(row);
+    pending.add(Row.of(row.getField(0), time, row.getField(2), arrivals++));
     ctx.timerService().registerEventTimeTimer(time);
   }
 
@@ -87,7 +99,7 @@ public final class EventTimeOrder extends KeyedProcessFunction<Row, Row, Row>
         ((Long) row.getField(1) <= timestamp ? due : keep).add(row);
       }
     }
-    due.sort(BY_TIME); // stable: records of the same time keep their arrival order
+    due.sort(BY_TIME_THEN_ARRIVAL);
     for (Row row : due) {
       out.collect(Row.of(row.getField(0), row.getField(2)));
     }
