@@ -55,7 +55,7 @@ def encode(state: CustomerState) -> bytes:
             s.entries,
             s.seen,
             s.views,
-            {k: _sku(f) for k, f in s.skus.items()} if s.skus else None,
+            {k: sku_facts(f) for k, f in s.skus.items()} if s.skus else None,
             s.order_categories,
             tuple(_instance(i) for i in instances),
             s.erased,
@@ -88,7 +88,7 @@ def decode(blob: bytes) -> CustomerState:
         t[12],
         t[13],
         t[14],
-        {} if t[15] is None else {k: _sku_of(f) for k, f in t[15].items()},
+        {} if t[15] is None else {k: sku_facts_of(f) for k, f in t[15].items()},
         t[16],
         instances,
         t[18],
@@ -116,7 +116,7 @@ def _customer(c: ev.Customer | None) -> tuple[Any, ...] | None:
     )
 
 
-def _sku(f: ev.SkuFacts) -> tuple[Any, ...]:
+def sku_facts(f: ev.SkuFacts) -> tuple[Any, ...]:
     return (
         f.sku,
         f.name,
@@ -125,13 +125,13 @@ def _sku(f: ev.SkuFacts) -> tuple[Any, ...]:
         f.price,
         f.online,
         f.stores,
-        tuple(_sku(a) for a in f.alternatives) if f.alternatives else (),
+        tuple(sku_facts(a) for a in f.alternatives) if f.alternatives else (),
         f.version,
     )
 
 
-def _sku_of(t: tuple[Any, ...]) -> ev.SkuFacts:
-    alts = tuple(_sku_of(a) for a in t[7]) if t[7] else ()
+def sku_facts_of(t: tuple[Any, ...]) -> ev.SkuFacts:
+    alts = tuple(sku_facts_of(a) for a in t[7]) if t[7] else ()
     return ev.SkuFacts(t[0], t[1], t[2], t[3], t[4], t[5], t[6], alts, t[8])
 
 

@@ -21,6 +21,7 @@ from pyflink.datastream.functions import KeyedProcessFunction, RuntimeContext
 
 from common import events as ev
 from common.settings import Settings
+from jobs.stages import wire
 from jobs.stages.keys import TIMED, in_journey_time_order, timed_row
 from jobs.stages.legacy import SkuSlot, held
 from jobs.stages.state import long_map, pickled_map, pickled_value
@@ -107,7 +108,8 @@ class SkuStage(KeyedProcessFunction):  # type: ignore[misc]
         self._watchers = runtime_context.get_map_state(long_map("sku-watchers", self._ttl))
         self._notices = runtime_context.get_metrics_group().counter("stock_notices")
 
-    def process_element(self, item: Any, ctx: KeyedProcessFunction.Context) -> Iterator[Any]:
+    def process_element(self, blob: bytes, ctx: KeyedProcessFunction.Context) -> Iterator[Any]:
+        item = wire.decode(blob)
         sku = _sku_of(item)
         raw = self._book.value()
         watchers = StateMap(self._watchers)
@@ -139,12 +141,14 @@ class SkuStage(KeyedProcessFunction):  # type: ignore[misc]
             notices = list(found)
             self._notices.inc(len(found))
         for u in ranks:
-            yield TO_CATEGORIES, timed_row(u.category, u.ts_ms, u)
+            yield TO_CATEGORIES, timed_row(u.category, u.ts_ms, wire.encode(u))
         for n in notices:
             if needs_alternatives(n):
-                yield TO_CATEGORIES, timed_row(facts_of(n).category, event_time(n), n)  # type: ignore[arg-type]
+                category = facts_of(n).category
+                assert category is not None
+                yield TO_CATEGORIES, timed_row(category, event_time(n), wire.encode(n))
             else:
-                yield timed_row(_customer(n), event_time(n), n)
+                yield timed_row(_customer(n), event_time(n), wire.encode(n))
 
     def _save(self, book: SkuBook) -> None:
         if book.product is None and not book.stock and not book.watchers:
@@ -176,7 +180,8 @@ class CategoryStage(KeyedProcessFunction):  # type: ignore[misc]
             r = self._rankings[category] = Ranking(category, dict(self._in_stock.items()))
         return r
 
-    def process_element(self, item: Any, ctx: KeyedProcessFunction.Context) -> Iterator[Any]:
+    def process_element(self, blob: bytes, ctx: KeyedProcessFunction.Context) -> Iterator[Any]:
+        item = wire.decode(blob)
         if type(item) is RankUpdate:
             if item.facts is not None and item.in_stock:
                 self._in_stock.put(item.sku, item.facts)
@@ -188,7 +193,7 @@ class CategoryStage(KeyedProcessFunction):  # type: ignore[misc]
         category = facts_of(item).category
         assert category is not None
         carrier = self._ranking(category).attach(item, self._n)
-        yield timed_row(_customer(carrier), event_time(carrier), carrier)
+        yield timed_row(_customer(carrier), event_time(carrier), wire.encode(carrier))
 
 
 def catalog_stages(to_skus: DataStream, settings: Settings) -> DataStream:

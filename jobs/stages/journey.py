@@ -24,6 +24,7 @@ from common.settings import Settings
 from connectors.avro import RegistryClient, SchemaSink
 from connectors.kafka import BYTES
 from connectors.outputs import OutputEncoder
+from jobs.stages import wire
 from jobs.stages.keys import in_journey_time_order
 from jobs.stages.legacy import Slot, held
 from jobs.stages.metrics import Tally
@@ -177,10 +178,10 @@ class JourneyStage(KeyedBroadcastProcessFunction):  # type: ignore[misc]
             self._reference.set_store(store, store_id)
         self._stores_loaded = True
 
-    def process_element(self, event: ev.EngineInput, ctx: Any) -> Iterator[bytes]:
+    def process_element(self, blob: bytes, ctx: Any) -> Iterator[bytes]:
         if not self._stores_loaded:
             self._load_stores(ctx)
-        yield from self._core.on_event(self._state, ctx.timer_service(), event)
+        yield from self._core.on_event(self._state, ctx.timer_service(), wire.decode(blob))
         for t in self._tallies:
             t.sync()
 

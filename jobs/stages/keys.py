@@ -17,14 +17,15 @@ from pyflink.datastream import DataStream, KeyedStream
 from pyflink.java_gateway import get_gateway
 
 KEY = Types.STRING()
-#: (key, any Python object): what a keyed Python stage takes, partitioned on the key
-KEYED = Types.ROW([KEY, Types.PICKLED_BYTE_ARRAY()])
-#: (key, journey time in ms, any Python object): what a stage emits for the next keyed stage
-TIMED = Types.ROW([KEY, Types.LONG(), Types.PICKLED_BYTE_ARRAY()])
+VALUE = Types.PRIMITIVE_ARRAY(Types.BYTE())
+#: (key, a record's bytes, `jobs.stages.wire`): what a keyed Python stage takes, partitioned on the key
+KEYED = Types.ROW([KEY, VALUE])
+#: (key, journey time in ms, a record's bytes): what a stage emits for the next keyed stage
+TIMED = Types.ROW([KEY, Types.LONG(), VALUE])
 DAY_MS = 86_400_000
 
 
-def timed_row(key: str, time: int, value: object) -> Row:
+def timed_row(key: str, time: int, value: bytes) -> Row:
     return Row(key, time, value)
 
 
@@ -34,7 +35,7 @@ def _key_by_first_field(j_stream: object) -> object:
 
 
 def in_journey_time_order(stream: DataStream, name: str, ttl_days: int) -> KeyedStream:
-    """`TIMED` rows in; per key, their values in journey-time order (ties in arrival order), as a
+    """`TIMED` rows in; per key, their values (bytes) in journey-time order (ties in arrival order), as a
     KeyedStream for a Python stage. `name` names the ordering operator (`order-<name>` its uid)."""
     jvm = get_gateway().jvm
     order = jvm.io.journeys.flink.EventTimeOrder(
@@ -43,4 +44,4 @@ def in_journey_time_order(stream: DataStream, name: str, ttl_days: int) -> Keyed
     j_ordered = _key_by_first_field(stream._j_data_stream).process(order)  # type: ignore[attr-defined]
     j_ordered.uid(f"order-{name}").name(f"{name} in journey-time order")
     ordered = DataStream(j_ordered)
-    return KeyedStream(_key_by_first_field(j_ordered), Types.PICKLED_BYTE_ARRAY(), ordered)
+    return KeyedStream(_key_by_first_field(j_ordered), VALUE, ordered)

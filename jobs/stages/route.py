@@ -21,6 +21,7 @@ from pyflink.datastream import DataStream, OutputTag
 from pyflink.datastream.functions import ProcessFunction
 
 from common import events as ev
+from jobs.stages import wire
 from jobs.stages.keys import TIMED, timed_row
 from journeys.catalog import route_click
 from journeys.engine import customer_of, event_time
@@ -61,9 +62,9 @@ class RouteFunction(ProcessFunction):  # type: ignore[misc]
         t = event_time(event)
         for tag, value in route_event(event):
             if tag is None:
-                yield timed_row(value[0], t, value[1])
+                yield timed_row(value[0], t, wire.encode(value[1]))
             elif tag is TO_SKUS:
-                yield tag, timed_row(value[0], t, value[1])
+                yield tag, timed_row(value[0], t, wire.encode(value[1]))
             else:
                 yield tag, value
 

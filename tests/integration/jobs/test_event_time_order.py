@@ -4,6 +4,7 @@ parallelism 2, whatever order they were read in."""
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Iterator
 from typing import Any
 
@@ -33,14 +34,15 @@ class Arrivals(MapFunction):  # type: ignore[misc]
     def map(self, text: str) -> Any:
         k, t, _ = text.split("|")
         self.n += 1
-        return timed_row(k, int(t), (k, int(t), self.n))
+        return timed_row(k, int(t), pickle.dumps((k, int(t), self.n)))
 
 
 class Seen(KeyedProcessFunction):  # type: ignore[misc]
     """What the Python stage gets: the value, and the watermark it gets it under."""
 
     def process_element(self, value: Any, ctx: KeyedProcessFunction.Context) -> Iterator[Any]:
-        yield (value[0], value[1], value[2], ctx.timer_service().current_watermark())
+        k, t, n = pickle.loads(value)
+        yield (k, t, n, ctx.timer_service().current_watermark())
 
 
 def test_each_keys_records_reach_the_python_stage_in_journey_time_order(settings: Settings) -> None:
