@@ -8,6 +8,7 @@ their topic and key, so one transactional sink can write actions and journey eve
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -143,11 +144,41 @@ def sink_for(settings: Settings, name: str, topics: Iterable[str]) -> KafkaRecor
     return KafkaRecordSink(settings, tuple(dict.fromkeys(topics)), name)
 
 
-def journey_sinks(settings: Settings) -> tuple[KafkaRecordSink, KafkaRecordSink]:
+@dataclass(frozen=True)
+class OutputBatchSink:
+    """Output batches of the journey stage (`connectors.outputs`) into Avro output frames in the
+    JVM (`OutputBatches`), then into `sink`. The schemas are registered now, when the job is
+    built: the job graph carries their ids."""
+
+    settings: Settings
+    sink: KafkaRecordSink
+
+    def __call__(self, stream: DataStream) -> None:
+        from connectors.avro import RegistryClient
+        from connectors.outputs import output_kinds, register_outputs
+
+        jvm = get_gateway().jvm
+        kinds = output_kinds(self.settings)
+        ids = register_outputs(self.settings, RegistryClient(self.settings.registry.client_config()))
+        gateway = get_gateway()
+        topics = gateway.new_array(jvm.String, len(kinds))
+        schemas = gateway.new_array(jvm.String, len(kinds))
+        j_ids = gateway.new_array(jvm.int, len(kinds))
+        for i, ((topic, schema), sid) in enumerate(zip(kinds, ids, strict=True)):
+            topics[i], schemas[i], j_ids[i] = topic, json.dumps(schema), sid
+        encode = jvm.io.journeys.flink.OutputBatches(topics, schemas, j_ids)
+        j_frames = stream._j_data_stream.flatMap(encode, BYTES.get_java_type_info())
+        j_frames.uid(f"encode-{self.sink.name}").name(f"encode {self.sink.name} (Avro)")
+        self.sink(DataStream(j_frames))
+
+
+def journey_sinks(settings: Settings) -> tuple[OutputBatchSink, KafkaRecordSink]:
     """Actions and journey events through one transactional sink (they commit together), and
     dead letters through their own."""
     t = settings.topics
     return (
-        sink_for(settings, "journey-outputs", [*t.actions.values(), t.journey_events]),
+        OutputBatchSink(
+            settings, sink_for(settings, "journey-outputs", [*t.actions.values(), t.journey_events])
+        ),
         sink_for(settings, "dead-letters", [t.dead_letter]),
     )

@@ -3,9 +3,10 @@
 All the deciding is `journeys.engine.Engine` (plain Python, tested with a fake clock). This
 operator reads the customer's state once and writes it once per record (bytes of
 `journeys.codec`), keeps exactly one event-time timer per customer at the engine's next due
-moment, and encodes the outputs. Its records come in journey-time order from the JVM
-(`jobs.stages.keys`), so each is applied the moment it arrives. Store changes arrive on the
-broadcast input: every subtask needs them for "nearest store".
+moment, and hands the outputs to the JVM in one batch per record (the Avro is written there).
+Its records come in journey-time order from the JVM (`jobs.stages.keys`), so each is applied
+the moment it arrives. Store changes arrive on the broadcast input: every subtask needs them
+for "nearest store".
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from pyflink.datastream.state import MapStateDescriptor
 
 from common import events as ev
 from common.settings import Settings
-from connectors.avro import RegistryClient, SchemaSink
 from connectors.kafka import BYTES
 from connectors.outputs import OutputEncoder
 from jobs.stages import wire
@@ -157,10 +157,9 @@ class JourneyStage(KeyedBroadcastProcessFunction):  # type: ignore[misc]
     def open(self, runtime_context: RuntimeContext) -> None:
         s = self._settings
         self._reference = Reference()
-        registry: SchemaSink = RegistryClient(s.registry.client_config())
         self._core = JourneyCore(
             Engine(self._journeys, EngineConfig.from_settings(s.journeys), self._reference),
-            OutputEncoder(s, registry),
+            OutputEncoder(s),
         )
         # the name and type of the state before layout 3, so that its savepoints restore here
         self._state = runtime_context.get_state(pickled_value("customer", s.journeys.state_ttl_days))
@@ -181,7 +180,9 @@ class JourneyStage(KeyedBroadcastProcessFunction):  # type: ignore[misc]
     def process_element(self, blob: bytes, ctx: Any) -> Iterator[bytes]:
         if not self._stores_loaded:
             self._load_stores(ctx)
-        yield from self._core.on_event(self._state, ctx.timer_service(), wire.decode(blob))
+        out = self._core.on_event(self._state, ctx.timer_service(), wire.decode(blob))
+        if out:
+            yield OutputEncoder.batch(out)
         for t in self._tallies:
             t.sync()
 
@@ -201,14 +202,16 @@ class JourneyStage(KeyedBroadcastProcessFunction):  # type: ignore[misc]
     def on_timer(self, timestamp: int, ctx: Any) -> Iterator[bytes]:
         if not self._stores_loaded:
             self._load_stores(ctx)
-        yield from self._core.on_timer(self._state, ctx.timer_service(), timestamp)
+        out = self._core.on_timer(self._state, ctx.timer_service(), timestamp)
+        if out:
+            yield OutputEncoder.batch(out)
         for t in self._tallies:
             t.sync()
 
 
 def journey_stage(customer_events: DataStream, stores: DataStream, settings: Settings) -> DataStream:
-    """Customer-bound `TIMED` rows and store changes in; output frames (actions, journey events)
-    out."""
+    """Customer-bound `TIMED` rows and store changes in; output batches (actions and journey
+    events, `connectors.outputs`) out, one per record or timer that caused any."""
     return (
         in_journey_time_order(customer_events, "customers", settings.journeys.state_ttl_days)
         .connect(stores.broadcast(STORES))
