@@ -1,11 +1,13 @@
 """The journey job: clickstream, CDC and channel feedback in; actions and journey events out.
 
-    inputs ─► decode ─► route ─┬─► customers ──────────────┐
-                 │                              ├─► SKUs ─► categories ─────┤ (stock notices)
-                 ▼                              └─► stores (broadcast) ─────┤
-            dead-letter                                                     ▼
-                                         journeys by customer ─► actions.<channel>, journey-events
+    inputs ─► decode and route ─┬─────────────────────────────────► customers ─┐
+                 │             ├─► SKUs ─► categories (sold out only) ──────────┤
+                 ▼             └─► stores (broadcast) ──────────────────────────┤
+            dead-letter                                                         ▼
+                               journeys by customer ─► encode (Avro, JVM) ─► actions.<channel>,
+                                                                             journey-events
 
+Each keyed stage gets its records in journey-time order from the JVM (`jobs.stages.keys`).
 `build_pipeline` wires it from the sources and sinks it is given; `kafka_connectors` gives the
 real ones. Every operator has a uid, so a savepoint taken from one version restores into the next.
 """
@@ -19,9 +21,8 @@ from pyflink.datastream import DataStream, StreamExecutionEnvironment
 from common.settings import Settings
 from connectors.kafka import KafkaRecordSource, SinkFactory, SourceFactory, journey_sinks
 from jobs.stages.catalog import catalog_stages
-from jobs.stages.decode import decode
 from jobs.stages.journey import journey_stage
-from jobs.stages.route import route
+from jobs.stages.route import decode_and_route
 
 
 @dataclass(frozen=True)
@@ -40,9 +41,8 @@ class JourneySinks:
 def build_pipeline(
     env: StreamExecutionEnvironment, sources: JourneySources, sinks: JourneySinks, settings: Settings
 ) -> DataStream:
-    events, dead_letters = decode(sources.inputs(env), settings, job="journeys")
+    to_customers, to_skus, stores, dead_letters = decode_and_route(sources.inputs(env), settings, "journeys")
     sinks.dead_letters(dead_letters)
-    to_customers, to_skus, stores = route(events)
     notices = catalog_stages(to_skus, settings)
     outputs = journey_stage(to_customers.union(notices), stores, settings)
     sinks.outputs(outputs)

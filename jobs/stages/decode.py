@@ -7,6 +7,7 @@ only opens the registry client, counts outcomes in the job's metrics and routes 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 from pyflink.datastream import DataStream, OutputTag
@@ -20,6 +21,9 @@ from connectors.records import output_frame, read_frame
 from jobs.stages.metrics import Tally
 
 DEAD_LETTERS = OutputTag("dead-letters", BYTES)
+#: records between two updates of the job's counters
+SYNC_EVERY = 256
+SKIPPED = ("tombstone", "anonymous")
 
 
 class DecodeFunction(ProcessFunction):  # type: ignore[misc]
@@ -33,29 +37,58 @@ class DecodeFunction(ProcessFunction):  # type: ignore[misc]
         self._decoder = Decoder(s, registry)
         self._dead = DeadLetterEncoder(registry, s.topics.dead_letter, s.decode.max_value_bytes, self._job)
         metrics = runtime_context.get_metrics_group()
-        self._decoded = metrics.counter("records_decoded")
-        self._dead_letters = metrics.counter("records_dead_lettered")
-        # the decoder counts them per column; the job shows the total
-        self._columns_dropped = Tally(metrics.counter("columns_dropped"), lambda: self._decoder.dropped_total)
-        self._skipped = {
-            reason: metrics.counter(f"records_skipped_{reason}") for reason in ("tombstone", "anonymous")
-        }
+        # counted in Python and handed to Flink's counters every few hundred records: a counter's
+        # increment is a call into the JVM, which cost as much as decoding the record
+        self.counts: dict[str, int] = dict.fromkeys(("decoded", "dead_lettered", *SKIPPED), 0)
+        c = self.counts
+        self._tallies = [
+            *(
+                Tally(metrics.counter(f"records_{n}"), partial(_count, c, n))
+                for n in ("decoded", "dead_lettered")
+            ),
+            *(Tally(metrics.counter(f"records_skipped_{r}"), partial(_count, c, r)) for r in SKIPPED),
+            # the decoder counts them per column; the job shows the total
+            Tally(metrics.counter("columns_dropped"), lambda: self._decoder.dropped_total),
+        ]
+        self._until_sync = 0
 
-    def process_element(self, frame: bytes, ctx: ProcessFunction.Context) -> Iterator[Any]:
+    def close(self) -> None:
+        for t in self._tallies:
+            t.sync()
+
+    def decode_frame(self, frame: bytes) -> tuple[Any, bytes | None]:
+        """(the typed event, None), (None, a dead-letter output frame), or (None, None) for a record
+        that is skipped (a tombstone of a table whose deletes say it all, an anonymous click)."""
+        self._until_sync -= 1
+        if self._until_sync < 0:
+            self._until_sync = SYNC_EVERY
+            for t in self._tallies:
+                t.sync()
         record = read_frame(frame)
         out = self._decoder.decode(record)
-        if type(out) is DeadLetter:
-            self._dead_letters.inc()
-            yield DEAD_LETTERS, output_frame(self._dead.topic, record.key, self._dead.encode(out))
-        elif type(out) is Skipped:
-            self._skipped[out.reason].inc()
-        else:
-            self._decoded.inc()
-            self._columns_dropped.sync()
-            yield out
+        kind = type(out)
+        if kind is DeadLetter:
+            self.counts["dead_lettered"] += 1
+            return None, output_frame(self._dead.topic, record.key, self._dead.encode(out))  # type: ignore[arg-type]
+        if kind is Skipped:
+            self.counts[out.reason] += 1  # type: ignore[union-attr]
+            return None, None
+        self.counts["decoded"] += 1
+        return out, None
+
+    def process_element(self, frame: bytes, ctx: ProcessFunction.Context) -> Iterator[Any]:
+        event, dead = self.decode_frame(frame)
+        if dead is not None:
+            yield DEAD_LETTERS, dead
+        elif event is not None:
+            yield event
 
 
 def decode(stream: DataStream, settings: Settings, job: str) -> tuple[DataStream, DataStream]:
     """Typed events (pickled Python objects) and dead-letter output frames."""
     events = stream.process(DecodeFunction(settings, job)).uid("decode").name("decode and validate")
     return events, events.get_side_output(DEAD_LETTERS)
+
+
+def _count(counts: dict[str, int], name: str) -> int:
+    return counts[name]

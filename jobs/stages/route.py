@@ -21,7 +21,9 @@ from pyflink.datastream import DataStream, OutputTag
 from pyflink.datastream.functions import ProcessFunction
 
 from common import events as ev
+from common.settings import Settings
 from jobs.stages import wire
+from jobs.stages.decode import DEAD_LETTERS, DecodeFunction
 from jobs.stages.keys import TIMED, timed_row
 from journeys.catalog import route_click
 from journeys.engine import customer_of, event_time
@@ -57,8 +59,17 @@ def route_event(event: ev.Event) -> Iterator[tuple[OutputTag | None, Any]]:
     yield None, (customer, event)
 
 
-class RouteFunction(ProcessFunction):  # type: ignore[misc]
-    def process_element(self, event: ev.Event, ctx: ProcessFunction.Context) -> Iterator[Any]:
+class DecodeAndRoute(DecodeFunction):
+    """Decoding and routing in one Python function: one crossing into Python per record, and
+    the typed event never leaves Python between the two."""
+
+    def process_element(self, frame: bytes, ctx: ProcessFunction.Context) -> Iterator[Any]:
+        event, dead = self.decode_frame(frame)
+        if dead is not None:
+            yield DEAD_LETTERS, dead
+            return
+        if event is None:
+            return
         t = event_time(event)
         for tag, value in route_event(event):
             if tag is None:
@@ -69,8 +80,19 @@ class RouteFunction(ProcessFunction):  # type: ignore[misc]
                 yield tag, value
 
 
-def route(events: DataStream) -> tuple[DataStream, DataStream, DataStream]:
-    """Customer-bound events and the SKU stage's records (`TIMED` rows, see `jobs.stages.keys`),
-    store changes."""
-    routed = events.process(RouteFunction(), output_type=TIMED).uid("route").name("route by key")
-    return routed, routed.get_side_output(TO_SKUS), routed.get_side_output(STORES)
+def decode_and_route(
+    frames: DataStream, settings: Settings, job: str
+) -> tuple[DataStream, DataStream, DataStream, DataStream]:
+    """Input frames in; customer-bound events and the SKU stage's records (`TIMED` rows, see
+    `jobs.stages.keys`), store changes and dead-letter output frames out."""
+    routed = (
+        frames.process(DecodeAndRoute(settings, job), output_type=TIMED)
+        .uid("decode-and-route")
+        .name("decode, validate and route by key")
+    )
+    return (
+        routed,
+        routed.get_side_output(TO_SKUS),
+        routed.get_side_output(STORES),
+        routed.get_side_output(DEAD_LETTERS),
+    )
