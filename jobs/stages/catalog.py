@@ -16,13 +16,13 @@ from __future__ import annotations
 from collections.abc import Iterator, MutableMapping
 from typing import Any
 
-from pyflink.datastream import DataStream, OutputTag
+from pyflink.datastream import DataStream
 from pyflink.datastream.functions import KeyedProcessFunction, RuntimeContext
 
 from common import events as ev
 from common.settings import Settings
 from jobs.stages import wire
-from jobs.stages.keys import TIMED, in_journey_time_order, timed_row
+from jobs.stages.keys import ROUTED, TIMED, by_destination, in_journey_time_order, routed_row, timed_row
 from jobs.stages.legacy import SkuSlot, held
 from jobs.stages.state import long_map, pickled_map, pickled_value
 from journeys.catalog import (
@@ -36,7 +36,8 @@ from journeys.catalog import (
 from journeys.codec import decode_book, encode_book
 from journeys.engine import event_time
 
-TO_CATEGORIES = OutputTag("to-category-stage", TIMED)
+#: the destinations of the SKU stage's rows (`jobs.stages.keys.by_destination`)
+TO_CUSTOMERS, TO_CATEGORIES = 0, 1
 
 
 class StateMap(MutableMapping[str, int]):
@@ -141,14 +142,14 @@ class SkuStage(KeyedProcessFunction):  # type: ignore[misc]
             notices = list(found)
             self._notices.inc(len(found))
         for u in ranks:
-            yield TO_CATEGORIES, timed_row(u.category, u.ts_ms, wire.encode(u))
+            yield routed_row(TO_CATEGORIES, u.category, u.ts_ms, wire.encode(u))
         for n in notices:
             if needs_alternatives(n):
                 category = facts_of(n).category
                 assert category is not None
-                yield TO_CATEGORIES, timed_row(category, event_time(n), wire.encode(n))
+                yield routed_row(TO_CATEGORIES, category, event_time(n), wire.encode(n))
             else:
-                yield timed_row(_customer(n), event_time(n), wire.encode(n))
+                yield routed_row(TO_CUSTOMERS, _customer(n), event_time(n), wire.encode(n))
 
     def _save(self, book: SkuBook) -> None:
         if book.product is None and not book.stock and not book.watchers:
@@ -201,14 +202,15 @@ def catalog_stages(to_skus: DataStream, settings: Settings) -> DataStream:
     days = settings.journeys.catalog_ttl_days
     skus = (
         in_journey_time_order(to_skus, "skus", days)
-        .process(SkuStage(settings), output_type=TIMED)
+        .process(SkuStage(settings), output_type=ROUTED)
         .uid("sku-stage")
         .name("stock by SKU")
     )
+    to_customers, to_categories = by_destination(skus, "sku-stage", 1)
     categories = (
-        in_journey_time_order(skus.get_side_output(TO_CATEGORIES), "categories", days)
+        in_journey_time_order(to_categories, "categories", days)
         .process(CategoryStage(settings), output_type=TIMED)
         .uid("category-stage")
         .name("in-stock ranking by category")
     )
-    return skus.union(categories)
+    return to_customers.union(categories)

@@ -22,11 +22,36 @@ VALUE = Types.PRIMITIVE_ARRAY(Types.BYTE())
 KEYED = Types.ROW([KEY, VALUE])
 #: (key, journey time in ms, a record's bytes): what a stage emits for the next keyed stage
 TIMED = Types.ROW([KEY, Types.LONG(), VALUE])
+#: (destination, key, journey time, a record's bytes): one Python output for several stages,
+#: split in the JVM (`by_destination`)
+ROUTED = Types.ROW([Types.INT(), KEY, Types.LONG(), VALUE])
 DAY_MS = 86_400_000
 
 
 def timed_row(key: str, time: int, value: bytes) -> Row:
     return Row(key, time, value)
+
+
+def routed_row(destination: int, key: str, time: int, value: bytes) -> Row:
+    return Row(destination, key, time, value)
+
+
+def by_destination(stream: DataStream, name: str, sides: int) -> list[DataStream]:
+    """`ROUTED` rows in; `TIMED` rows out, one stream per destination (0, then 1 .. `sides`).
+
+    A Python side output is handed to Flink while the Python call holds the interpreter's lock,
+    waiting for network buffers when the next stage is behind, and every other Python stage of
+    the task manager waits with it; so a stage with several busy outputs yields them all on its
+    main output, and `ByDestination` (Java) splits them."""
+    jvm = get_gateway().jvm
+    timed = TIMED.get_java_type_info()
+    j_split = stream._j_data_stream.process(jvm.io.journeys.flink.ByDestination(timed, sides))
+    j_split.uid(f"split-{name}").name(f"{name} by destination")
+    sides_out = [
+        DataStream(j_split.getSideOutput(jvm.io.journeys.flink.ByDestination.tag(timed, i)))
+        for i in range(1, sides + 1)
+    ]
+    return [DataStream(j_split), *sides_out]
 
 
 def _key_by_first_field(j_stream: object) -> object:

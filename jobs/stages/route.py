@@ -24,22 +24,24 @@ from common import events as ev
 from common.settings import Settings
 from jobs.stages import wire
 from jobs.stages.decode import DEAD_LETTERS, DecodeFunction
-from jobs.stages.keys import TIMED, timed_row
+from jobs.stages.keys import ROUTED, by_destination, routed_row
 from journeys.catalog import route_click
 from journeys.engine import customer_of, event_time
 
-TO_SKUS = OutputTag("to-sku-stage", TIMED)
+#: the destinations of a routed row (`jobs.stages.keys.by_destination`); store changes, a few
+#: hundred rows, go to a Python side output of their own
+CUSTOMERS, SKUS = 0, 1
 STORES = OutputTag("stores")
 SKU_TABLES = frozenset({"inventory.products", "inventory.stock_levels"})
 
 
-def route_event(event: ev.Event) -> Iterator[tuple[OutputTag | None, Any]]:
-    """(None, (customer, event)) for the customer stage, (TO_SKUS, (sku, item)), (STORES, change)."""
+def route_event(event: ev.Event) -> Iterator[tuple[int | OutputTag, Any]]:
+    """(CUSTOMERS, (customer, event)), (SKUS, (sku, item)) or (STORES, change)."""
     if type(event) is ev.ChangeEvent:
         if event.table in SKU_TABLES:
             sku = getattr(event.row, "sku", None)
             if sku is not None:
-                yield TO_SKUS, (sku, event)
+                yield SKUS, (sku, event)
             return
         if event.table == "inventory.stores":
             yield STORES, event
@@ -50,13 +52,13 @@ def route_event(event: ev.Event) -> Iterator[tuple[OutputTag | None, Any]]:
     if type(event) is ev.ClickEvent:
         via, asks = route_click(event)
         if via is not None:
-            yield TO_SKUS, (via, event)
+            yield SKUS, (via, event)
             return
-        yield None, (customer, event)
+        yield CUSTOMERS, (customer, event)
         for r in asks:
-            yield TO_SKUS, (r.sku, r)
+            yield SKUS, (r.sku, r)
         return
-    yield None, (customer, event)
+    yield CUSTOMERS, (customer, event)
 
 
 class DecodeAndRoute(DecodeFunction):
@@ -71,13 +73,11 @@ class DecodeAndRoute(DecodeFunction):
         if event is None:
             return
         t = event_time(event)
-        for tag, value in route_event(event):
-            if tag is None:
-                yield timed_row(value[0], t, wire.encode(value[1]))
-            elif tag is TO_SKUS:
-                yield tag, timed_row(value[0], t, wire.encode(value[1]))
+        for to, value in route_event(event):
+            if to is STORES:
+                yield to, value
             else:
-                yield tag, value
+                yield routed_row(to, value[0], t, wire.encode(value[1]))
 
 
 def decode_and_route(
@@ -86,13 +86,9 @@ def decode_and_route(
     """Input frames in; customer-bound events and the SKU stage's records (`TIMED` rows, see
     `jobs.stages.keys`), store changes and dead-letter output frames out."""
     routed = (
-        frames.process(DecodeAndRoute(settings, job), output_type=TIMED)
+        frames.process(DecodeAndRoute(settings, job), output_type=ROUTED)
         .uid("decode-and-route")
         .name("decode, validate and route by key")
     )
-    return (
-        routed,
-        routed.get_side_output(TO_SKUS),
-        routed.get_side_output(STORES),
-        routed.get_side_output(DEAD_LETTERS),
-    )
+    customers, skus = by_destination(routed, "routed", 1)
+    return customers, skus, routed.get_side_output(STORES), routed.get_side_output(DEAD_LETTERS)
