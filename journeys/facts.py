@@ -116,8 +116,8 @@ def nearest_store(ctx: Ctx) -> tuple[ev.Store, float] | None:
     """The store closest to the customer (great-circle distance) and how far it is in km.
 
     The closer of two points on a sphere is the one whose unit vector has the larger dot product
-    with the customer's: three products a store, instead of a haversine each; the winner's
-    distance is then worked out once."""
+    with the customer's: three products a store, instead of a haversine each; only the stores
+    within the cosine's float precision of the best are measured exactly."""
     c = customer(ctx)
     if c is None or c.lat is None or c.lon is None:
         return None
@@ -128,16 +128,21 @@ def nearest_store(ctx: Ctx) -> tuple[ev.Store, float] | None:
     if len(cache) > 100_000:
         cache.clear()
     x, y, z = unit_vector(c.lat, c.lon)
-    best: ev.Store | None = None
-    best_dot = -2.0
-    for sx, sy, sz, store in ctx.ref.located():
-        d = x * sx + y * sy + z * sz
-        if d > best_dot or (d == best_dot and best is not None and store.store_id < best.store_id):
-            best, best_dot = store, d
+    located = ctx.ref.located()
+    dots = [x * sx + y * sy + z * sz for sx, sy, sz, _ in located]
     found = None
-    if best is not None:
-        assert best.lat is not None and best.lon is not None
-        found = (best, haversine_km(c.lat, c.lon, best.lat, best.lon))
+    if dots:
+        # the dot products rank exactly up to the float precision of a cosine near 1 (a few
+        # hundred metres): the stores that close to the best are decided by their haversine
+        near = max(dots) - 1e-9
+        best: tuple[float, str, ev.Store] | None = None
+        for d, (_, _, _, store) in zip(dots, located, strict=True):
+            if d >= near:
+                km = haversine_km(c.lat, c.lon, store.lat, store.lon)  # type: ignore[arg-type]
+                if best is None or (km, store.store_id) < best[:2]:
+                    best = (km, store.store_id, store)
+        assert best is not None
+        found = (best[2], best[0])
     cache[where] = found
     return found
 
