@@ -208,9 +208,11 @@ class JourneySettings(BaseModel):
     #: a partition that has delivered nothing for this long stops holding journey time back (and,
     #: in an unbounded job, follows the partitions that have)
     idle_ms: int = 5_000
-    #: the same for a partition that has delivered nothing since it was assigned: a cold start's
-    #: first fetch may take seconds, and following the others too soon makes its backlog late
-    startup_ms: int = 30_000
+    #: the same for a partition that has delivered nothing since it was assigned: most are
+    #: empty (a table nobody changed), and while one waits no wait of the job fires, so a job
+    #: acts within this of its start; a cold start's first fetch slower than this makes that
+    #: partition's backlog late (applied at once, counted), so raise it where first fetches are slow
+    startup_ms: int = 2_000
     #: customer state nobody wrote for this long is dropped (above the longest memory, 180 days)
     state_ttl_days: int = 200
     #: a SKU's or category's state nobody wrote for this long is dropped

@@ -185,7 +185,7 @@ def run_live(settings: Settings, run: str, timeout_s: float = 180) -> bool:
             mine = {shop.id(f"c-{n}"): f"c-{n}" for n in range(1, 11)}
             want = set(DAY_ACTIONS)
             seen: set[tuple[str, str]] = set()
-            print("   actions as they arrive (the first wait for journey time to start: ~30 s):", flush=True)
+            print("   actions as they arrive:", flush=True)
             while seen < want and time.monotonic() - started < timeout_s:
                 got = reader.poll()
                 if got is None or not got[0] or got[1]["customer_id"] not in mine:

@@ -80,3 +80,19 @@ def test_a_live_partition_follows_wall_time_and_goes_idle_when_it_has_had_nothin
     time.sleep(0.3)
     empty.onPeriodicEmit(out2)
     assert out2.idle
+
+
+def test_a_live_partition_that_delivered_nothing_waits_the_start_up_patience_not_the_idle_timeout(
+    settings: Settings,
+) -> None:
+    empty, out = generator(settings, follow=True, idle_ms=60_000, startup_ms=100), Output()
+    empty.onPeriodicEmit(out)
+    assert not out.idle, "within the patience it holds journey time"
+    time.sleep(0.3)
+    empty.onPeriodicEmit(out)
+    assert out.idle, "past the start-up patience an empty partition stops holding the job back"
+    busy, out2 = generator(settings, follow=True, idle_ms=60_000, startup_ms=100), Output()
+    busy.onEvent(None, T0, out2)
+    time.sleep(0.3)
+    busy.onPeriodicEmit(out2)
+    assert not out2.idle and out2.watermarks, "one that delivered keeps its clock"

@@ -23,8 +23,8 @@ import org.apache.flink.api.common.eventtime.WatermarkStrategy;
  * without wall time and idleness altogether: its watermark is its records' time. A record
  * that then arrives behind the watermark
  * is late: the job applies it at once and counts it. A partition that has seen nothing since it was
- * assigned goes idle (or follows the others once some partition has a clock) after the longer of
- * the timeout and the start-up patience (Flink's source operator makes each split's generator when
+ * assigned goes idle (or follows the others once some partition has a clock) after the start-up
+ * patience (Flink's source operator makes each split's generator when
  * the split is assigned, so a partition slow to fetch holds journey time back meanwhile).
  *
  * <p>Partitions share their clock through a static map keyed by an id made when the job is
@@ -80,10 +80,11 @@ public final class WallClockWatermarks<T> implements WatermarkGenerator<T> {
       return;
     }
     long now = System.currentTimeMillis();
-    // A partition that has delivered nothing yet may just be slow to start (a cold task manager,
-    // a fetch that has not come back): following the others then would make its whole backlog
-    // late, so it waits longer before it counts as quiet.
-    long patience = newest == Long.MIN_VALUE ? Math.max(idleMs, startupMs) : idleMs;
+    // A partition that has delivered nothing since it was assigned is most often empty (a table
+    // nobody changed); it may also be slow to start (a cold task manager, a fetch that has not
+    // come back), and following the others then makes its backlog late. It is given the start-up
+    // patience, which is short by default: while it waits, no wait of the job fires.
+    long patience = newest == Long.MIN_VALUE ? startupMs : idleMs;
     boolean quiet = now - lastArrival > patience;
     long clock = offset;
     if (quiet && follow) {
