@@ -326,7 +326,9 @@ def throughput(
     # the sentinel: a tier upgrade after everything else, acted on at once; its action comes out
     # only once the journey stage has applied every record before it in journey time
     w.change(t0 - 1, "crm.customers", "r", _customer(SENTINEL, zone))
-    w.change(ts + 1, "crm.customers", "u", _customer(SENTINEL, zone, "gold"), before=_customer(SENTINEL, zone))
+    w.change(
+        ts + 1, "crm.customers", "u", _customer(SENTINEL, zone, "gold"), before=_customer(SENTINEL, zone)
+    )
     w.flush()
     total = w.n
     say(f"  {total:,} records in Kafka; running the job")
