@@ -36,7 +36,7 @@ stack-up: setup ## Start Kafka (KRaft), the schema registry, PostgreSQL and Kafk
 stack-down: ## Stop the processes stack-up started (and nothing else)
 	@$(STACK) down
 
-cluster-up: setup ## Start a standalone Flink cluster (JobManager + TaskManager, UI on 127.0.0.1:8091)
+cluster-up: setup ## Start a standalone Flink cluster (JobManager + 2 single-slot TaskManagers, UI on 127.0.0.1:8091)
 	@$(PYTHON_SYS) deploy/local/cluster.py up
 
 cluster-down: ## Stop the standalone Flink cluster

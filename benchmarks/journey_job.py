@@ -36,7 +36,7 @@ from confluent_kafka import Consumer, Producer
 
 from common import events as ev
 from common.clock import daytime_zone, iso_ms
-from common.settings import DeliveryMode, Settings
+from common.settings import DeliveryMode, Settings, TopicSettings
 from connectors.admin import ensure_topics, lag
 from journeys.loader import DEFINITIONS
 
@@ -71,34 +71,21 @@ steps:
 """
 
 
-class _Writer:
-    """Raw records into Kafka as the sources would write them: Debezium JSON, Segment JSON."""
+#: a raw record as a source writes it: (table or "clickstream", key, value, Kafka timestamp)
+Raw = tuple[str, Any, dict[str, Any], int]
 
-    def __init__(self, settings: Settings) -> None:
-        self.t = settings.topics
-        self.producer = Producer(
-            {**settings.kafka.librdkafka_properties(), "linger.ms": 20, "enable.idempotence": True}
-        )
+
+class _Records:
+    """Raw records as the sources would write them (Debezium JSON, Segment JSON), in order.
+    Message ids come from a seeded generator, so that the same workload is the same records."""
+
+    def __init__(self, seed: int = 7) -> None:
         self.n = 0
-        self.failed: list[str] = []
+        self.kept: list[Raw] = []
+        self._ids = random.Random(seed)
 
-    def _delivered(self, err: Any, msg: Any) -> None:
-        if err is not None:
-            self.failed.append(f"{msg.topic()}: {err.str()}")
-
-    def _send(self, topic: str, key: Any, value: dict[str, Any], ts: int) -> None:
-        k = key if isinstance(key, str) else json.dumps(key, separators=(",", ":"))
-        v = json.dumps(value, separators=(",", ":"))
-        while True:
-            try:
-                self.producer.produce(
-                    topic, key=k.encode(), value=v.encode(), timestamp=ts, on_delivery=self._delivered
-                )
-                break
-            except BufferError:
-                self.producer.poll(0.1)
-        self.n += 1
-        self.producer.poll(0)
+    def _emit(self, raw: Raw) -> None:
+        self.kept.append(raw)
 
     def change(
         self, ts: int, table: str, op: str, row: dict[str, Any], before: dict[str, Any] | None = None
@@ -112,20 +99,63 @@ class _Writer:
             "op": op,
             "ts_ms": ts,
         }
-        self._send(self.t.cdc[table], key, value, ts)
+        self.n += 1
+        self._emit((table, key, value, ts))
 
     def click(self, ts: int, user: str, event: str, **props: Any) -> None:
-        iso = iso_ms(ts)
         value = {
             "type": "track",
-            "messageId": uuid.uuid4().hex,
+            "messageId": f"{self._ids.getrandbits(64):016x}",
             "userId": user,
             "event": event,
-            "timestamp": iso,
+            "timestamp": iso_ms(ts),
             "properties": props,
             "context": {"channel": "web"},
         }
-        self._send(self.t.clickstream, user, value, ts)
+        self.n += 1
+        self._emit(("clickstream", user, value, ts))
+
+    def lines(self) -> list[str]:
+        """The records kept, as a recorded file (`journeyctl simulate`, `journeyctl replay`)."""
+        t = TopicSettings()
+        return [
+            json.dumps(
+                {"topic": t.clickstream if src == "clickstream" else t.cdc[src], "key": key, "value": value},
+                separators=(",", ":"),
+            )
+            for src, key, value, _ in self.kept
+        ]
+
+
+class _Writer(_Records):
+    """The records into Kafka as they are made, to the topics settings name."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__()
+        self.t = settings.topics
+        self.producer = Producer(
+            {**settings.kafka.librdkafka_properties(), "linger.ms": 20, "enable.idempotence": True}
+        )
+        self.failed: list[str] = []
+
+    def _delivered(self, err: Any, msg: Any) -> None:
+        if err is not None:
+            self.failed.append(f"{msg.topic()}: {err.str()}")
+
+    def _emit(self, raw: Raw) -> None:
+        src, key, value, ts = raw
+        topic = self.t.clickstream if src == "clickstream" else self.t.cdc[src]
+        k = key if isinstance(key, str) else json.dumps(key, separators=(",", ":"))
+        v = json.dumps(value, separators=(",", ":"))
+        while True:
+            try:
+                self.producer.produce(
+                    topic, key=k.encode(), value=v.encode(), timestamp=ts, on_delivery=self._delivered
+                )
+                break
+            except BufferError:
+                self.producer.poll(0.1)
+        self.producer.poll(0)
 
     def flush(self) -> None:
         left = self.producer.flush(60)
@@ -150,7 +180,7 @@ def _customer(cid: str, zone: str, tier: str = "member") -> dict[str, Any]:
     }
 
 
-def _catalogue(w: _Writer, skus: int, ts: int) -> None:
+def _catalogue(w: _Records, skus: int, ts: int) -> None:
     for s in range(20):
         w.change(
             ts,
@@ -177,9 +207,16 @@ def _catalogue(w: _Writer, skus: int, ts: int) -> None:
         )
 
 
-def _crm(w: _Writer, customers: int, ts: int, zone: str) -> None:
+def _crm(w: _Records, customers: int, ts: int, zone: str, consents: bool = False) -> None:
+    """The CRM snapshot; with `consents`, every customer takes marketing by email and every
+    other one by push too, so that journeys send rather than suppress for want of consent."""
     for c in range(customers):
-        w.change(ts, "crm.customers", "r", _customer(f"c-{c}", zone))
+        cid = f"c-{c}"
+        w.change(ts, "crm.customers", "r", _customer(cid, zone))
+        if consents:
+            for channel in ("email", "push") if c % 2 == 0 else ("email",):
+                row = {"customer_id": cid, "channel": channel, "purpose": "marketing", "granted": True}
+                w.change(ts, "crm.consents", "r", row | {"updated_at": iso_ms(ts)})
 
 
 @dataclass
@@ -283,17 +320,15 @@ def _percentiles(values: list[float]) -> tuple[float, float, float]:
     return q[49], q[98], max(values)
 
 
-def throughput(
-    base: Settings, folder: Path, customers: int, skus: int, events: int, say: Callable[[str], None]
-) -> float:
-    s = _settings(base, folder)
-    rng = random.Random(7)
-    zone = daytime_zone()
-    w = _Writer(s)
-    t0 = int(time.time() * 1000) - 3_600_000  # an hour of history, replayed as fast as it reads
-    say(f"  writing the backlog: {skus:,} SKUs, {customers:,} customers, {events:,} clicks and orders")
+def shop_backlog(
+    w: _Records, customers: int, skus: int, events: int, t0: int, zone: str, seed: int = 7
+) -> None:
+    """The throughput workload: a catalogue of `skus` SKUs in 50 categories with stock, a CRM
+    snapshot of `customers` customers, then an hour from `t0` of browsing sessions over them
+    (views, adds to cart, checkouts), and last the sentinel's tier upgrade."""
+    rng = random.Random(seed)
     _catalogue(w, skus, t0)
-    _crm(w, customers, t0, zone)
+    _crm(w, customers, t0, zone, consents=True)
     step = max(1, 3_600_000 // max(events, 1))
     ts, n = t0, 0
     while n < events:
@@ -329,6 +364,16 @@ def throughput(
     w.change(
         ts + 1, "crm.customers", "u", _customer(SENTINEL, zone, "gold"), before=_customer(SENTINEL, zone)
     )
+
+
+def throughput(
+    base: Settings, folder: Path, customers: int, skus: int, events: int, say: Callable[[str], None]
+) -> float:
+    s = _settings(base, folder)
+    w = _Writer(s)
+    t0 = int(time.time() * 1000) - 3_600_000  # an hour of history, replayed as fast as it reads
+    say(f"  writing the backlog: {skus:,} SKUs, {customers:,} customers, {events:,} clicks and orders")
+    shop_backlog(w, customers, skus, events, t0, daytime_zone())
     w.flush()
     total = w.n
     say(f"  {total:,} records in Kafka; running the job")

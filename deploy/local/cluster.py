@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A standalone Flink cluster on this machine, from the PyFlink distribution's own scripts.
 
-    python3 deploy/local/cluster.py up                      # JobManager + TaskManager (2 slots)
+    python3 deploy/local/cluster.py up                      # JobManager + 2 TaskManagers (1 slot each)
     python3 deploy/local/cluster.py submit journey --bounded  # `flink run -py` the journey job
     python3 deploy/local/cluster.py status | down
 
@@ -30,7 +30,11 @@ HOME = STACK_HOME / "flink"
 LOGS = STACK_HOME / "logs" / "flink"
 REST_PORT = int(os.environ.get("FLINK_REST_PORT", "8091"))
 RPC_PORT = int(os.environ.get("FLINK_RPC_PORT", "6124"))
-SLOTS = 2
+#: One slot per TaskManager process: in thread mode every Python operator of a TaskManager runs in
+#: its one embedded interpreter, so two slots in one process share one GIL (one core), while two
+#: processes of one slot each use both cores of this machine.
+TASK_MANAGERS = int(os.environ.get("FLINK_TASK_MANAGERS", "2"))
+SLOTS = TASK_MANAGERS
 VENV_PYTHON = REPO / ".venv" / "bin" / "python"
 #: Flink 2.2 runs on these; Java 25 refuses the security-manager flag its scripts pass
 JAVA_MAJORS = (21, 17, 11)
@@ -112,7 +116,7 @@ jobmanager.memory.process.size: 1024m
 taskmanager.bind-host: 127.0.0.1
 taskmanager.host: 127.0.0.1
 taskmanager.memory.process.size: 2048m
-taskmanager.numberOfTaskSlots: {SLOTS}
+taskmanager.numberOfTaskSlots: 1
 parallelism.default: {SLOTS}
 rest.address: 127.0.0.1
 rest.bind-address: 127.0.0.1
@@ -141,8 +145,8 @@ def up() -> None:
     pyflink = pyflink_home()
     prepare(pyflink)
     env = environment()
-    say(f"starting a JobManager and a TaskManager ({SLOTS} slots), Java in {env['JAVA_HOME']}")
-    for script in ("jobmanager.sh", "taskmanager.sh"):
+    say(f"starting a JobManager and {TASK_MANAGERS} TaskManagers (1 slot each), Java in {env['JAVA_HOME']}")
+    for script in ("jobmanager.sh", *["taskmanager.sh"] * TASK_MANAGERS):
         subprocess.run([str(pyflink / "bin" / script), "start"], env=env, check=True, capture_output=True)
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
@@ -162,8 +166,8 @@ def down() -> None:
         say("not running")
         return
     env = environment()
-    for script in ("taskmanager.sh", "jobmanager.sh"):
-        subprocess.run([str(pyflink / "bin" / script), "stop"], env=env, check=False, capture_output=True)
+    for script, how in (("taskmanager.sh", "stop-all"), ("jobmanager.sh", "stop")):
+        subprocess.run([str(pyflink / "bin" / script), how], env=env, check=False, capture_output=True)
     say("stopped")
 
 
