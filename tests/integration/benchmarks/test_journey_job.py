@@ -43,7 +43,9 @@ def _outputs_of_their_own(s: Settings, run: str, folder: Path, parallelism: int)
         update={
             "topics": topics,
             "consumer_group": f"{s.consumer_group}-{run}",
-            "sink": s.sink.model_copy(update={"transactional_id_prefix": f"{s.sink.transactional_id_prefix}-{run}"}),
+            "sink": s.sink.model_copy(
+                update={"transactional_id_prefix": f"{s.sink.transactional_id_prefix}-{run}"}
+            ),
             "flink": s.flink.model_copy(
                 update={"parallelism": parallelism, "checkpoint_dir": str(folder / f"checkpoints-{run}")}
             ),
