@@ -11,7 +11,7 @@ STACK      := $(PYTHON_SYS) deploy/local/stack.py
 ALLOW_EMPTY = rc=$$?; if [ $$rc -eq 5 ]; then echo "(no tests collected)"; rc=0; fi; exit $$rc
 
 .PHONY: help setup stack-up stack-down stack-status cluster-up cluster-down cluster-submit demo test test-unit test-integration test-e2e \
-        schemas-check schemas-register lint format bench bench-job clean
+        schemas-check schemas-register lint format bench bench-job bench-job-quick clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-17s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -83,8 +83,11 @@ bench: setup ## Benchmarks that print figures (targets in docs/benchmarks.md)
 	$(VENV)/bin/journeyctl bench engine --records 100000; \
 	echo "(targets missed are listed in docs/benchmarks.md)"
 
-bench-job: stack-up ## The journey job through Kafka: events/s, change-to-action latency, timer lateness (~20 min)
-	$(VENV)/bin/journeyctl bench job --customers 100000 --skus 10000 --records 60000 --waits 100000
+bench-job: stack-up ## The journey job through Kafka, MiniCluster and standalone cluster beside the plain-Python baseline: events/s, state, latency, start-up, 1M waits (~2 h)
+	$(VENV)/bin/journeyctl bench job --customers 100000 --skus 10000 --records 60000 --waits 1000000 --spread-s 1800
+
+bench-job-quick: stack-up ## The same figures on a smaller workload, 100k waits due over a minute (~25 min)
+	$(VENV)/bin/journeyctl bench job --customers 20000 --skus 2000 --records 30000 --waits 100000 --spread-s 60
 
 clean: stack-down cluster-down ## Stop the stack and the cluster and delete its data and logs (the download cache stays)
 	rm -rf .stack

@@ -190,7 +190,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
             events=args.records,
             waits=args.waits,
             figures=tuple(args.only or journey_job.FIGURES),
+            where=tuple(args.on or journey_job.WHERE),
+            spread_s=args.spread_s,
             wait_s=args.wait_s,
+            baseline=not args.no_baseline,
         )
     raise SystemExit(f"unknown benchmark {args.suite!r}")
 
@@ -327,13 +330,29 @@ def build_parser() -> argparse.ArgumentParser:
         "--wait-s",
         type=int,
         default=None,
-        help="job: how long each wait lasts; it must outlast reading every entry (default: at 300/s)",
+        help="job: how long each wait lasts; it must outlast the spread and reading every entry "
+        "(default: spread + 120 s + 1 s per 2,000 waits)",
+    )
+    b.add_argument(
+        "--spread-s",
+        type=int,
+        default=1_800,
+        help="job: the waits' due moments spread over this many seconds",
     )
     b.add_argument(
         "--only",
         action="append",
-        choices=["throughput", "latency", "timers"],
-        help="job: only these figures (repeatable; default: all three)",
+        choices=["throughput", "latency", "startup", "timers"],
+        help="job: only these figures (repeatable; default: all)",
+    )
+    b.add_argument(
+        "--on",
+        action="append",
+        choices=["minicluster", "cluster"],
+        help="job: where the job runs (repeatable; default: the MiniCluster and the standalone cluster)",
+    )
+    b.add_argument(
+        "--no-baseline", action="store_true", help="job: skip the plain-Python baseline beside the throughput"
     )
     b.set_defaults(func=cmd_bench)
 

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.journey_job import SENTINEL, _Records, shop_backlog
+from benchmarks.journey_job import outputs_of_their_own
+from benchmarks.workload import SENTINEL, _Records, shop_backlog
 from common.settings import Settings
-from connectors.admin import ensure_topics
 from jobs.environment import create_environment
 from jobs.journey import build_pipeline, kafka_connectors
 from tests.journey_checks import assert_same_decisions, read_outputs, shop_day_in_kafka
@@ -27,30 +27,6 @@ pytestmark = pytest.mark.integration
 
 #: a fixed hour of shopping, so that the workload is the same records every time
 T0 = int(datetime(2026, 11, 30, 9, tzinfo=UTC).timestamp() * 1000)
-
-
-def _outputs_of_their_own(s: Settings, run: str, folder: Path, parallelism: int) -> Settings:
-    """The same input topics, output topics (and a group, transactions, checkpoints) of one run."""
-    t = s.topics
-    topics = t.model_copy(
-        update={
-            "journey_events": f"{t.journey_events}-{run}",
-            "dead_letter": f"{t.dead_letter}-{run}",
-            "actions": {ch: f"{name}-{run}" for ch, name in t.actions.items()},
-        }
-    )
-    return s.model_copy(
-        update={
-            "topics": topics,
-            "consumer_group": f"{s.consumer_group}-{run}",
-            "sink": s.sink.model_copy(
-                update={"transactional_id_prefix": f"{s.sink.transactional_id_prefix}-{run}"}
-            ),
-            "flink": s.flink.model_copy(
-                update={"parallelism": parallelism, "checkpoint_dir": str(folder / f"checkpoints-{run}")}
-            ),
-        }
-    )
 
 
 def test_the_bench_backlog_gives_simulates_action_ids_run_after_run(
@@ -68,8 +44,7 @@ def test_the_bench_backlog_gives_simulates_action_ids_run_after_run(
     want = sorted(a["action_id"] for a in sim.actions)
 
     for run, parallelism in (("a", 2), ("b", 1)):
-        r = _outputs_of_their_own(s, run, tmp_path, parallelism)
-        ensure_topics(r, r.topics.outputs(), partitions=2)
+        r = outputs_of_their_own(s, run, tmp_path, parallelism=parallelism)
         env = create_environment(r)
         sources, sinks = kafka_connectors(r, bounded=True)
         build_pipeline(env, sources, sinks, r)

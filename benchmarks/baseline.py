@@ -1,0 +1,119 @@
+"""The plain-Python baseline of `journeyctl bench job`: what a user could run instead of Flink.
+
+`simulate`'s engine and catalogue in one Python process, reading the same Kafka topics with
+confluent-kafka and writing the same outputs (Avro, Confluent wire format, registry ids) with a
+plain producer: no durability (no checkpoints, no transactions, state in memory only and lost
+with the process), no event-time order across partitions (records are applied as they arrive),
+one core. It is the figure the journey job is compared with: whatever Flink costs per record
+must buy more than this.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+
+from confluent_kafka import Consumer, Producer
+
+from common.settings import Settings
+from connectors.avro import Encoder, RegistryClient, load_schema
+from connectors.decoder import DeadLetter, Decoder, Skipped
+from connectors.records import KafkaRecord
+from jobs.simulate import Simulation
+from journeys.codec import encode
+from journeys.loader import DEFINITIONS, load_dir
+
+
+class Baseline:
+    """One process: consume, decode, simulate, encode, produce."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        registry = RegistryClient(settings.registry.client_config())
+        self.sim = Simulation(load_dir(DEFINITIONS), settings=settings)
+        self.sim.decoder = Decoder(settings, registry)
+        t = settings.topics
+        action = load_schema("action")
+        self._actions = {ch: Encoder(registry, topic, action) for ch, topic in t.actions.items()}
+        self._events = Encoder(registry, t.journey_events, load_schema("journey_event"))
+        kafka = settings.kafka.librdkafka_properties()
+        self._consumer = Consumer(
+            {
+                **kafka,
+                "group.id": f"baseline-{uuid.uuid4().hex[:8]}",
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": False,
+            }
+        )
+        self._consumer.subscribe(t.inputs())
+        self._producer = Producer({**kafka, "linger.ms": 5, "compression.type": "none"})
+        self.records = 0
+
+    def _flush_outputs(self) -> list[str]:
+        """Produce what the simulation decided since the last call; the customers of its actions."""
+        sim, produce = self.sim, self._producer.produce
+        customers = []
+        for a in sim.actions:
+            enc = self._actions[a["channel"]]
+            produce(enc.topic, enc.encode(a), a["customer_id"].encode())
+            customers.append(a["customer_id"])
+        for j in sim.journey_events:
+            produce(self._events.topic, self._events.encode(j), j["customer_id"].encode())
+        sim.actions.clear()
+        sim.journey_events.clear()
+        self._producer.poll(0)
+        return customers
+
+    def run_until(self, customer: str, timeout_s: float, say: Callable[[str], None]) -> tuple[float, float]:
+        """Consume and apply until an action for `customer` is produced; (first record, done) in
+        monotonic seconds."""
+        first = 0.0
+        deadline = time.monotonic() + timeout_s
+        next_say = time.monotonic() + 10
+        feed, decode = self.sim.feed, self.sim.decoder.decode
+        while time.monotonic() < deadline:
+            batch = self._consumer.consume(1000, 0.5)
+            if batch and not first:
+                first = time.monotonic()
+            for m in batch:
+                if m.error() is not None:
+                    continue
+                _, ts = m.timestamp()
+                record = KafkaRecord(
+                    m.topic() or "", m.partition() or 0, m.offset() or 0, ts, m.key(), m.value()
+                )
+                out = decode(record)
+                if type(out) is not DeadLetter and type(out) is not Skipped:
+                    feed(out)  # type: ignore[arg-type]
+            self.records += len(batch)
+            if customer in self._flush_outputs():
+                self._producer.flush(30)
+                return first, time.monotonic()
+            if time.monotonic() >= next_say:
+                say(f"    baseline read {self.records:,}")
+                next_say = time.monotonic() + 10
+        raise RuntimeError(
+            f"the baseline read {self.records:,} records in {timeout_s:.0f} s without the sentinel"
+        )
+
+    def close(self) -> None:
+        self._consumer.close()
+        self._producer.flush(30)
+
+
+def baseline_throughput(
+    settings: Settings, total: int, sentinel: str, say: Callable[[str], None]
+) -> tuple[float, list[int]]:
+    """Events/s of the plain-Python baseline over a backlog of `total` records already in the
+    input topics of `settings`, to the sentinel's action; and the bytes of every customer's state
+    at the end as the job's journey stage stores it (`journeys.codec`)."""
+    b = Baseline(settings)
+    try:
+        first, done = b.run_until(sentinel, timeout_s=3_600, say=say)
+    finally:
+        b.close()
+    took = done - first
+    rate = total / took
+    say(f"  plain-Python baseline: {rate:,.0f} events/s ({b.records:,} records in {took:.1f} s)")
+    return rate, [len(encode(state)) for state in b.sim.states.values()]
