@@ -114,7 +114,13 @@ class FlinkSettings(BaseModel):
     #: The floor on action latency in exactly-once mode: outputs become visible on commit.
     checkpoint_interval_ms: int = 1000
     checkpoint_dir: str = str(REPO / ".stack" / "checkpoints")
+    #: rocksdb (state on disk, incremental checkpoints: any number of customers) or hashmap
+    #: (state on the JVM heap, full snapshots: faster per record, for state that fits in memory)
     state_backend: str = "rocksdb"
+    #: managed memory per TaskManager, where RocksDB keeps its block cache and write buffers; a
+    #: MiniCluster's default (128 MB) makes RocksDB about 3x slower per record (DESIGN.md). A
+    #: standalone cluster sizes its own (deploy/local/cluster.py); 0 = Flink's default.
+    managed_memory_mb: int = 1024
     restart_attempts: int = 3
     restart_delay_ms: int = 2000
     #: Extra jars (connector, metrics); empty = the ones `stack.py fetch` put in the cache.

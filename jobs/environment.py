@@ -29,6 +29,8 @@ def flink_config_values(settings: Settings) -> dict[str, str]:
         "execution.checkpointing.dir": Path(f.checkpoint_dir).resolve().as_uri(),
         "execution.checkpointing.incremental": "true",
         "state.backend.type": f.state_backend,
+        # read when this process starts a MiniCluster; a cluster's TaskManagers have theirs
+        **({"taskmanager.memory.managed.size": f"{f.managed_memory_mb} mb"} if f.managed_memory_mb else {}),
         # A failing job with checkpoints on would otherwise restart forever.
         "restart-strategy.type": "fixed-delay",
         "restart-strategy.fixed-delay.attempts": str(f.restart_attempts),

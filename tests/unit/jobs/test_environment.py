@@ -32,3 +32,9 @@ def test_jars_become_file_urls_and_extra_keys_win() -> None:
     v = _values(extra={"state.backend.type": "hashmap"})
     assert v["pipeline.jars"] == "file:///x/connector.jar"
     assert v["state.backend.type"] == "hashmap"
+
+
+def test_managed_memory_for_rocksdb_is_sized_unless_left_to_flink() -> None:
+    assert _values()["taskmanager.memory.managed.size"] == "1024 mb"
+    assert _values(managed_memory_mb=256)["taskmanager.memory.managed.size"] == "256 mb"
+    assert "taskmanager.memory.managed.size" not in _values(managed_memory_mb=0)
