@@ -199,3 +199,7 @@ def test_a_kafka_cluster_id_never_starts_with_a_dash(
     cid = stack_module._kafka_cluster_id()
     assert len(cid) == 22 and not cid.startswith("-")
     assert cid == "AAAAAAAAAAAAAAAAAAAABw"
+
+
+def test_a_change_waits_no_more_than_a_short_poll_for_connect(stack_module: ModuleType) -> None:
+    assert int(stack_module.connector_config("crm", fmt="json")["poll.interval.ms"]) <= 100
