@@ -65,10 +65,13 @@ class Baseline:
         self._producer.poll(0)
         return customers
 
-    def run_until(self, customer: str, timeout_s: float, say: Callable[[str], None]) -> tuple[float, float]:
-        """Consume and apply until an action for `customer` is produced; (first record, done) in
-        monotonic seconds."""
+    def run_until(
+        self, customer: str, total: int, timeout_s: float, say: Callable[[str], None]
+    ) -> tuple[float, float]:
+        """Consume and apply until all `total` records are in and an action for `customer` is
+        produced; (first record, done) in monotonic seconds."""
         first = 0.0
+        sentinel = False
         deadline = time.monotonic() + timeout_s
         next_say = time.monotonic() + 10
         feed, decode = self.sim.feed, self.sim.decoder.decode
@@ -87,7 +90,8 @@ class Baseline:
                 if type(out) is not DeadLetter and type(out) is not Skipped:
                     feed(out)  # type: ignore[arg-type]
             self.records += len(batch)
-            if customer in self._flush_outputs():
+            sentinel = customer in self._flush_outputs() or sentinel
+            if sentinel and self.records >= total:
                 self._producer.flush(30)
                 return first, time.monotonic()
             if time.monotonic() >= next_say:
@@ -110,7 +114,7 @@ def baseline_throughput(
     at the end as the job's journey stage stores it (`journeys.codec`)."""
     b = Baseline(settings)
     try:
-        first, done = b.run_until(sentinel, timeout_s=3_600, say=say)
+        first, done = b.run_until(sentinel, total, timeout_s=3_600, say=say)
     finally:
         b.close()
     took = done - first

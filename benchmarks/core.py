@@ -4,7 +4,8 @@
 the customer's state, decodes it (`journeys.codec`), steps the engine, encodes the state again,
 moves the customer's one timer and makes the outputs' JSON batch for the JVM. Here it runs over
 exactly the inputs of the "engine alone" row, against a value state that keeps what Flink's
-`PICKLED_BYTE_ARRAY` state keeps (the pickled bytes) and a timer service over one heap, so the
+`PICKLED_BYTE_ARRAY` state keeps (the pickled bytes), the job's state cache, and a timer service
+over one heap, so the
 difference between the two rows is the price of state (de)serialization, timer bookkeeping and
 output encoding, without the PyFlink crossing itself (measured in DESIGN.md: ~30 us).
 """
@@ -19,7 +20,8 @@ from typing import Any
 from common import events as ev
 from common.settings import Settings
 from connectors.outputs import OutputEncoder
-from jobs.stages.journey import JourneyCore
+from jobs.stages.journey import JourneyCore, StateCache
+from jobs.stages.keys import DAY_MS
 from journeys.definition import Journey
 from journeys.engine import Engine, EngineConfig, customer_of, event_time
 from journeys.facts import Reference
@@ -52,10 +54,6 @@ class _TimerService:
         self.heap: list[tuple[int, str]] = []
         self.live: set[tuple[int, str]] = set()
         self.key = ""
-        self.watermark = 0
-
-    def current_watermark(self) -> int:
-        return self.watermark
 
     def register_event_time_timer(self, t: int) -> None:
         if (t, self.key) not in self.live:
@@ -73,8 +71,11 @@ def core_row(
     inputs: list[ev.EngineInput],
 ) -> tuple[float, int, int, list[int]]:
     """(seconds, output records, timers fired, state bytes per customer at the end)."""
+    j = Settings().journeys
     core = JourneyCore(
-        Engine(journeys, EngineConfig(), Reference(stores=dict(stores))), OutputEncoder(Settings())
+        Engine(journeys, EngineConfig(), Reference(stores=dict(stores))),
+        OutputEncoder(Settings()),
+        StateCache(j.state_cache, j.state_ttl_days * DAY_MS) if j.state_cache else None,
     )
     states: dict[str, _ValueState] = {}
     timers = _TimerService()
@@ -95,7 +96,6 @@ def core_row(
         return len(out)
 
     for e in preload:
-        timers.watermark = event_time(e) - 1
         feed(e)
     start = time.perf_counter()
     for e in inputs:
@@ -106,13 +106,12 @@ def core_row(
             if (due, cid) not in live:
                 continue
             live.discard((due, cid))
-            timers.key, timers.watermark = cid, due
-            out = core.on_timer(states[cid], timers, due)
+            timers.key = cid
+            out = core.on_timer(states[cid], timers, due, cid)
             if out:
                 batch(out)
             outputs += len(out)
             fired += 1
-        timers.watermark = max(timers.watermark, t - 1)
         outputs += feed(e)
     seconds = time.perf_counter() - start
     sizes = [len(s.blob) for s in states.values() if s.blob is not None]

@@ -221,6 +221,9 @@ class JourneySettings(BaseModel):
     startup_ms: int = 2_000
     #: customer state nobody wrote for this long is dropped (above the longest memory, 180 days)
     state_ttl_days: int = 200
+    #: customers whose decoded state each journey-stage subtask keeps in memory, so that their
+    #: next record reads no state from Flink (0: none); about 2-5 kB of heap each
+    state_cache: int = 20_000
     #: a SKU's or category's state nobody wrote for this long is dropped
     catalog_ttl_days: int = 400
     #: total units at or below which a SKU counts as low (a crossing notifies its watchers)

@@ -18,11 +18,9 @@ from connectors.avro import RegistryClient
 from connectors.decoder import DeadLetter, DeadLetterEncoder, Decoder, Skipped
 from connectors.kafka import BYTES
 from connectors.records import output_frame, read_frame
-from jobs.stages.metrics import Tally
+from jobs.stages.metrics import Tallies, Tally
 
 DEAD_LETTERS = OutputTag("dead-letters", BYTES)
-#: records between two updates of the job's counters
-SYNC_EVERY = 256
 SKIPPED = ("tombstone", "anonymous")
 
 
@@ -41,7 +39,7 @@ class DecodeFunction(ProcessFunction):  # type: ignore[misc]
         # increment is a call into the JVM, which cost as much as decoding the record
         self.counts: dict[str, int] = dict.fromkeys(("decoded", "dead_lettered", *SKIPPED), 0)
         c = self.counts
-        self._tallies = [
+        self._tallies = Tallies(
             *(
                 Tally(metrics.counter(f"records_{n}"), partial(_count, c, n))
                 for n in ("decoded", "dead_lettered")
@@ -49,21 +47,15 @@ class DecodeFunction(ProcessFunction):  # type: ignore[misc]
             *(Tally(metrics.counter(f"records_skipped_{r}"), partial(_count, c, r)) for r in SKIPPED),
             # the decoder counts them per column; the job shows the total
             Tally(metrics.counter("columns_dropped"), lambda: self._decoder.dropped_total),
-        ]
-        self._until_sync = 0
+        )
 
     def close(self) -> None:
-        for t in self._tallies:
-            t.sync()
+        self._tallies.sync()
 
     def decode_frame(self, frame: bytes) -> tuple[Any, bytes | None]:
         """(the typed event, None), (None, a dead-letter output frame), or (None, None) for a record
         that is skipped (a tombstone of a table whose deletes say it all, an anonymous click)."""
-        self._until_sync -= 1
-        if self._until_sync < 0:
-            self._until_sync = SYNC_EVERY
-            for t in self._tallies:
-                t.sync()
+        self._tallies.tick()
         record = read_frame(frame)
         out = self._decoder.decode(record)
         kind = type(out)

@@ -11,7 +11,8 @@ for "nearest store".
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +26,13 @@ from common.settings import Settings
 from connectors.kafka import BYTES
 from connectors.outputs import OutputEncoder
 from jobs.stages import wire
-from jobs.stages.keys import in_journey_time_order
+from jobs.stages.keys import DAY_MS, in_journey_time_order
 from jobs.stages.legacy import Slot, held
-from jobs.stages.metrics import Tally
+from jobs.stages.metrics import Tallies, Tally
 from jobs.stages.state import pickled_value
 from journeys.codec import decode, encode
 from journeys.definition import Journey
-from journeys.engine import Engine, EngineConfig, Result, event_time
+from journeys.engine import Engine, EngineConfig, Result, customer_of, event_time
 from journeys.facts import Reference
 from journeys.loader import DEFINITIONS, load_dir
 from journeys.state import CustomerState
@@ -39,32 +40,77 @@ from journeys.state import CustomerState
 STORES = MapStateDescriptor("stores", Types.STRING(), Types.PICKLED_BYTE_ARRAY())
 
 
+class StateCache:
+    """The decoded states of the customers seen last, by key, as they were last written.
+
+    A hit saves the state read: a call into the JVM, the backend's get, unpickling and decoding,
+    the largest share of the stage's Python time (docs/performance.md). It is sound because the
+    engine changes a state only in calls whose result the core writes (a duplicate or an ignored
+    record changes nothing), every write goes through `put` and every clear through `drop`, and
+    the cache lives no longer than the operator instance: a restore from a checkpoint starts a
+    new, empty one. Entries older than the state's TTL are misses, as Flink would have dropped
+    the state by then; the least recently used entries go past `capacity`.
+    """
+
+    __slots__ = ("_capacity", "_clock", "_entries", "_ttl_ms", "hits", "misses")
+
+    def __init__(self, capacity: int, ttl_ms: int, clock: Callable[[], float] = time.time) -> None:
+        self._capacity = capacity
+        self._ttl_ms = ttl_ms
+        self._clock = clock
+        self._entries: dict[str, tuple[CustomerState, float]] = {}
+        self.hits = self.misses = 0
+
+    def get(self, key: str) -> CustomerState | None:
+        entry = self._entries.pop(key, None)
+        if entry is None or (self._clock() - entry[1]) * 1000 >= self._ttl_ms:
+            self.misses += 1
+            return None
+        self._entries[key] = entry  # most recently used last
+        self.hits += 1
+        return entry[0]
+
+    def put(self, key: str, state: CustomerState) -> None:
+        entries = self._entries
+        entries.pop(key, None)
+        entries[key] = (state, self._clock())
+        if len(entries) > self._capacity:
+            del entries[next(iter(entries))]
+
+    def drop(self, key: str) -> None:
+        self._entries.pop(key, None)
+
+
 class JourneyCore:
     """What the operator does with one record, apart from Flink's objects: testable with fakes.
 
     `store` is anything with value/update/clear, `timers` anything with register/delete of
-    event-time timers and the current watermark. One read and at most one write per record or
-    timer; a timer whose moment the state has moved away from writes nothing.
+    event-time timers. At most one read (none when the state is in `cache`) and at most one
+    write per record or timer; a timer whose moment the state has moved away from writes nothing.
 
     A record arrives when journey time reaches it (the JVM holds it until then): it is applied at
     its own time, after the engine's waits that ended before it (as `simulate` does). One that
-    was already behind the watermark (late) is applied at the watermark's time and counted.
+    was already behind the watermark (late) comes with that watermark (`late_floor`, from
+    `EventTimeOrder`), is applied at the watermark's time and counted.
     """
 
-    def __init__(self, engine: Engine, outputs: OutputEncoder) -> None:
+    def __init__(self, engine: Engine, outputs: OutputEncoder, cache: StateCache | None = None) -> None:
         self.engine = engine
         self.outputs = outputs
+        self.cache = cache
         self.late = 0
         self.actions = 0
 
-    def on_event(self, store: Any, timers: Any, event: ev.EngineInput) -> list[bytes]:
+    def on_event(
+        self, store: Any, timers: Any, event: ev.EngineInput, late_floor: int | None = None
+    ) -> list[bytes]:
         out: list[bytes] = []
-        state, before, dirty = self._load(store, out)
+        key = customer_of(event)
+        state, before, dirty = self._load(store, key, out)
         t = event_time(event)
-        watermark = timers.current_watermark()
-        if t < watermark:
+        if late_floor is not None and t < late_floor:
             self.late += 1
-            t = watermark
+            t = late_floor
         if state is not None and state.due is not None and state.due <= t:
             state = self._fire(state, t, out)
             dirty = True
@@ -73,21 +119,27 @@ class JourneyCore:
             state = self._apply(r, out)
             dirty = True
         if dirty:
-            self._save(store, timers, state, before)
+            self._save(store, timers, key, state, before)
         return out
 
-    def on_timer(self, store: Any, timers: Any, timestamp: int) -> list[bytes]:
+    def on_timer(self, store: Any, timers: Any, timestamp: int, key: str | None = None) -> list[bytes]:
         out: list[bytes] = []
-        state, before, dirty = self._load(store, out)
+        state, before, dirty = self._load(store, key, out)
         if state is not None and state.due is not None and state.due <= timestamp:
             state = self._fire(state, timestamp, out)
             dirty = True
         if dirty:
-            self._save(store, timers, state, before)
+            self._save(store, timers, key, state, before)
         return out  # else: cleared, or moved on since this timer was set: nothing to write
 
-    def _load(self, store: Any, out: list[bytes]) -> tuple[CustomerState | None, int | None, bool]:
+    def _load(
+        self, store: Any, key: str | None, out: list[bytes]
+    ) -> tuple[CustomerState | None, int | None, bool]:
         """The state, the due moment its timer is at, and whether it must be written back."""
+        if self.cache is not None and key is not None:
+            cached = self.cache.get(key)
+            if cached is not None:
+                return cached, cached.due, False
         raw = store.value()
         if raw is None:
             return None, None, False
@@ -126,11 +178,18 @@ class JourneyCore:
         out += [self.outputs.journey_event(j) for j in r.journey_events]
         return r.state
 
-    def _save(self, store: Any, timers: Any, state: CustomerState | None, before: int | None) -> None:
+    def _save(
+        self, store: Any, timers: Any, key: str | None, state: CustomerState | None, before: int | None
+    ) -> None:
+        cache = self.cache if key is not None else None
         if state is None:
             store.clear()
+            if cache is not None:
+                cache.drop(key)  # type: ignore[arg-type]
         else:
             store.update(encode(state))
+            if cache is not None:
+                cache.put(key, state)  # type: ignore[arg-type]
         after = None if state is None else state.due
         if after != before:
             if before is not None:
@@ -160,16 +219,22 @@ class JourneyStage(KeyedBroadcastProcessFunction):  # type: ignore[misc]
         self._core = JourneyCore(
             Engine(self._journeys, EngineConfig.from_settings(s.journeys), self._reference),
             OutputEncoder(s),
+            StateCache(s.journeys.state_cache, s.journeys.state_ttl_days * DAY_MS)
+            if s.journeys.state_cache
+            else None,
         )
         # the name and type of the state before layout 3, so that its savepoints restore here
         self._state = runtime_context.get_state(pickled_value("customer", s.journeys.state_ttl_days))
         self._stores_loaded = False
         metrics = runtime_context.get_metrics_group()
         core = self._core
-        self._tallies = (
+        self._tallies = Tallies(
             Tally(metrics.counter("actions"), lambda: core.actions),
             Tally(metrics.counter("late_events"), lambda: core.late),
         )
+
+    def close(self) -> None:
+        self._tallies.sync()
 
     def _load_stores(self, ctx: Any) -> None:
         # after a restore the stores are in broadcast state only; read them once
@@ -180,11 +245,11 @@ class JourneyStage(KeyedBroadcastProcessFunction):  # type: ignore[misc]
     def process_element(self, blob: bytes, ctx: Any) -> Iterator[bytes]:
         if not self._stores_loaded:
             self._load_stores(ctx)
-        out = self._core.on_event(self._state, ctx.timer_service(), wire.decode(blob))
+        record, late_floor = wire.decode_timed(blob)
+        out = self._core.on_event(self._state, ctx.timer_service(), record, late_floor)
         if out:
             yield OutputEncoder.batch(out)
-        for t in self._tallies:
-            t.sync()
+        self._tallies.tick()
 
     def process_broadcast_element(self, change: ev.ChangeEvent, ctx: Any) -> Iterator[bytes]:
         row = change.row
@@ -202,11 +267,13 @@ class JourneyStage(KeyedBroadcastProcessFunction):  # type: ignore[misc]
     def on_timer(self, timestamp: int, ctx: Any) -> Iterator[bytes]:
         if not self._stores_loaded:
             self._load_stores(ctx)
-        out = self._core.on_timer(self._state, ctx.timer_service(), timestamp)
+        key = ctx.get_current_key()
+        out = self._core.on_timer(
+            self._state, ctx.timer_service(), timestamp, key if type(key) is str else key[0]
+        )
         if out:
             yield OutputEncoder.batch(out)
-        for t in self._tallies:
-            t.sync()
+        self._tallies.tick()
 
 
 def journey_stage(customer_events: DataStream, stores: DataStream, settings: Settings) -> DataStream:
@@ -221,4 +288,4 @@ def journey_stage(customer_events: DataStream, stores: DataStream, settings: Set
     )
 
 
-__all__ = ["JourneyCore", "JourneyStage", "Slot", "journey_stage"]
+__all__ = ["JourneyCore", "JourneyStage", "Slot", "StateCache", "journey_stage"]

@@ -28,3 +28,29 @@ class Tally:
         if n != self._seen:
             self._counter.inc(n - self._seen)
             self._seen = n
+
+
+#: records between two updates of a stage's counters: a counter's `inc` is a call into the JVM
+SYNC_EVERY = 256
+
+
+class Tallies:
+    """A stage's tallies, handed to Flink every `SYNC_EVERY` records (`tick`) and when the stage
+    closes, instead of a call into the JVM per record: the counters run behind by at most that
+    many records."""
+
+    __slots__ = ("_tallies", "_until_sync")
+
+    def __init__(self, *tallies: Tally) -> None:
+        self._tallies = tallies
+        self._until_sync = 0
+
+    def tick(self) -> None:
+        self._until_sync -= 1
+        if self._until_sync < 0:
+            self._until_sync = SYNC_EVERY
+            self.sync()
+
+    def sync(self) -> None:
+        for t in self._tallies:
+            t.sync()

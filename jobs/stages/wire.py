@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import marshal
 import pickle
+import struct
 from dataclasses import fields
 from operator import attrgetter
 from typing import Any
@@ -23,6 +24,11 @@ from journeys.codec import sku_facts, sku_facts_of
 LAYOUT = 1
 _HEAD = bytes([LAYOUT])
 _PICKLED = b"\xff"
+#: `EventTimeOrder` (Java) puts this byte and the watermark (8 bytes, big-endian) before a record
+#: it lets through behind the watermark: the stage learns it is late without a call into the JVM
+LATE = 0xFE
+_LATE = bytes([LATE])
+_WATERMARK = struct.Struct(">q")
 _ROWS: tuple[type, ...] = (
     ev.Product,
     ev.Store,
@@ -104,7 +110,17 @@ def encode(record: Any) -> bytes:
         return _PICKLED + pickle.dumps(record, protocol=5)
 
 
+def decode_timed(blob: bytes) -> tuple[Any, int | None]:
+    """A record as a keyed stage gets it from `EventTimeOrder`, and the watermark it came
+    behind if it came late (`LATE`), else None."""
+    if blob[0] == LATE:
+        return decode(blob[9:]), _WATERMARK.unpack_from(blob, 1)[0]
+    return decode(blob), None
+
+
 def decode(blob: bytes) -> Any:
+    if blob[:1] == _LATE:
+        blob = blob[9:]
     if blob[:1] == _PICKLED:
         return pickle.loads(memoryview(blob)[1:])
     if not blob or blob[0] != LAYOUT:

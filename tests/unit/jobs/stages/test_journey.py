@@ -9,10 +9,10 @@ import pickle
 from typing import Any
 
 from common import events as ev
-from jobs.stages.journey import JourneyCore, Slot
+from jobs.stages.journey import JourneyCore, Slot, StateCache
 from jobs.stages.legacy import Inbox
 from journeys.codec import decode
-from journeys.engine import Engine, EngineConfig
+from journeys.engine import Engine, EngineConfig, event_time
 from journeys.facts import Reference
 from journeys.loader import load_dir
 from journeys.state import CustomerState
@@ -70,22 +70,25 @@ class Outputs:
 class Harness:
     """One customer's key: fires timers as the watermark passes them, like Flink."""
 
-    def __init__(self) -> None:
-        self.core = JourneyCore(Engine(load_dir(), EngineConfig(), Reference()), Outputs())  # type: ignore[arg-type]
+    def __init__(self, cache: StateCache | None = None) -> None:
+        engine = Engine(load_dir(), EngineConfig(), Reference())
+        self.core = JourneyCore(engine, Outputs(), cache)  # type: ignore[arg-type]
         self.state, self.timers = FakeState(), FakeTimers()
         self.out: list[str] = []
 
     def event(self, e: ev.EngineInput) -> None:
+        """As `EventTimeOrder` hands it over: with the watermark if it is behind it."""
         reads, writes = self.state.reads, self.state.writes
-        self.out += [b.decode() for b in self.core.on_event(self.state, self.timers, e)]
-        assert self.state.reads == reads + 1 and self.state.writes <= writes + 1
+        late_floor = self.timers.watermark if event_time(e) <= self.timers.watermark else None
+        self.out += [b.decode() for b in self.core.on_event(self.state, self.timers, e, late_floor)]
+        assert self.state.reads <= reads + 1 and self.state.writes <= writes + 1
 
     def advance(self, watermark: int) -> None:
         while self.timers.timers and min(self.timers.timers) <= watermark:
             t = min(self.timers.timers)
             self.timers.timers.discard(t)
             self.timers.watermark = t
-            self.out += [b.decode() for b in self.core.on_timer(self.state, self.timers, t)]
+            self.out += [b.decode() for b in self.core.on_timer(self.state, self.timers, t, "c-1")]
         self.timers.watermark = watermark
 
 
@@ -190,3 +193,65 @@ def test_a_slot_pickled_before_layout_3_is_migrated_and_its_held_events_applied(
     assert "action:welcome" in h.out, h.out
     migrated = h.state.state()
     assert migrated is not None and migrated.v == 3 and "m-c-1-" + str(T0) in migrated.seen
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_cached_state_is_read_from_the_cache_and_still_written_to_flink() -> None:
+    h = Harness(StateCache(100, 200 * 86_400_000))
+    h.timers.watermark = T0 - 2 * 60 * MIN
+    h.event(customer("c-1"))
+    h.event(consent("c-1"))
+    h.event(signed_up("c-1", T0))
+    assert h.state.reads == 1, "only the first record reads the state"
+    assert h.state.writes == 3, "every change is written"
+    assert "action:welcome" in h.out
+    h.advance(T0 + 400 * 24 * 60 * MIN)
+    cached = h.core.cache.get("c-1")  # type: ignore[union-attr]
+    assert cached == h.state.state(), "the cache holds what Flink holds"
+
+
+def test_the_cache_decides_exactly_as_reading_the_state_would() -> None:
+    plain, cached = Harness(), Harness(StateCache(100, 200 * 86_400_000))
+    for h in (plain, cached):
+        h.timers.watermark = T0 - 2 * 60 * MIN
+        h.event(customer("c-1"))
+        h.event(consent("c-1"))
+        h.event(signed_up("c-1", T0))
+        h.event(customer("c-1"))  # a duplicate: nothing written, nothing cached
+        h.advance(T0 + 2 * 24 * 60 * MIN)
+        h.event(ev.ClickEvent("m-o", "c-1", None, "Order Completed", T0 + 3 * 24 * 60 * MIN, order_id="o-1"))
+        h.advance(T0 + 400 * 24 * 60 * MIN)
+    assert cached.out == plain.out
+    assert cached.state.blob == plain.state.blob
+    assert cached.state.reads < plain.state.reads
+
+
+def test_a_cleared_state_leaves_the_cache() -> None:
+    h = Harness(StateCache(100, 200 * 86_400_000))
+    h.timers.watermark = T0 - 2 * 60 * MIN
+    h.event(signed_up("c-1", T0))
+    order = ev.ClickEvent("m-o", "c-1", None, "Order Completed", T0 + 2 * 60 * MIN, order_id="o-1")
+    h.event(order)
+    h.advance(T0 + 400 * 24 * 60 * MIN)
+    assert h.state.blob is None
+    assert h.core.cache.get("c-1") is None  # type: ignore[union-attr]
+
+
+def test_cache_entries_expire_with_the_state_ttl_and_the_least_recently_used_go_first() -> None:
+    clock = Clock()
+    cache = StateCache(2, ttl_ms=10_000, clock=clock)
+    a, b, c = CustomerState("a"), CustomerState("b"), CustomerState("c")
+    cache.put("a", a)
+    cache.put("b", b)
+    assert cache.get("a") is a  # a is now the most recently used
+    cache.put("c", c)
+    assert cache.get("b") is None and cache.get("a") is a and cache.get("c") is c
+    clock.now += 10.0
+    assert cache.get("a") is None, "Flink would have dropped a state nobody wrote for the TTL"

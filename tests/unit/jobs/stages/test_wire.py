@@ -44,3 +44,15 @@ def test_a_property_marshal_cannot_carry_is_carried_by_pickle() -> None:
 def test_bytes_of_another_layout_are_refused() -> None:
     with pytest.raises(wire.WireError, match="layout"):
         wire.decode(b"\x07" + wire.encode(ev.ChannelFeedback("a", "c", "email", "opened", 1))[1:])
+
+
+@pytest.mark.parametrize("pickled", [False, True])
+def test_a_record_let_through_late_comes_with_the_watermark_it_was_behind(pickled: bool) -> None:
+    extra = {"amount": Decimal("1.5")} if pickled else {}
+    click = ev.ClickEvent("m-1", "c-1", None, "Product Viewed", 5, extra=extra)
+    blob = wire.encode(click)
+    # what EventTimeOrder.markedLate makes of it
+    late = bytes([wire.LATE]) + (1_795_424_400_000).to_bytes(8, "big") + blob
+    assert wire.decode_timed(late) == (click, 1_795_424_400_000)
+    assert wire.decode_timed(blob) == (click, None)
+    assert wire.decode(late) == click, "a stage that does not care whether it is late"

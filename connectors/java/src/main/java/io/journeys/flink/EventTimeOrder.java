@@ -40,6 +40,9 @@ public final class EventTimeOrder extends KeyedProcessFunction<Row, Row, Row>
       Comparator.<Row>comparingLong(row -> (Long) row.getField(1))
           .thenComparingLong(row -> (Long) row.getField(3));
 
+  /** The first byte of a record let through late (jobs/stages/wire.py's LATE). */
+  static final byte LATE = (byte) 0xFE;
+
   private final TypeInformation<Row> inType;
   private final TypeInformation<Row> outType;
   private final long ttlMs;
@@ -80,9 +83,10 @@ public final class EventTimeOrder extends KeyedProcessFunction<Row, Row, Row>
   @Override
   public void processElement(Row row, Context ctx, Collector<Row> out) throws Exception {
     long time = (Long) row.getField(1);
-    if (time <= ctx.timerService().currentWatermark()) {
+    long watermark = ctx.timerService().currentWatermark();
+    if (time <= watermark) {
       late.inc();
-      out.collect(Row.of(row.getField(0), row.getField(2)));
+      out.collect(Row.of(row.getField(0), markedLate(row.getField(2), watermark)));
       return;
     }
     pending.add(Row.of(row.getField(0), time, row.getField(2), arrivals++));
@@ -108,6 +112,23 @@ public final class EventTimeOrder extends KeyedProcessFunction<Row, Row, Row>
     } else {
       pending.update(keep);
     }
+  }
+
+  /**
+   * A record's bytes with {@link #LATE} and the watermark it came behind (8 bytes, big-endian)
+   * before them: the Python stage learns that it is late, and the time to apply it at, without
+   * a call back into the JVM for the watermark on every record (jobs/stages/wire.py).
+   */
+  static Object markedLate(Object value, long watermark) {
+    if (!(value instanceof byte[])) {
+      return value;
+    }
+    byte[] bytes = (byte[]) value;
+    byte[] marked = new byte[bytes.length + 9];
+    marked[0] = LATE;
+    java.nio.ByteBuffer.wrap(marked, 1, 8).putLong(watermark);
+    System.arraycopy(bytes, 0, marked, 9, bytes.length);
+    return marked;
   }
 
   @Override
