@@ -121,6 +121,13 @@ class FlinkSettings(BaseModel):
     #: MiniCluster's default (128 MB) makes RocksDB about 3x slower per record (DESIGN.md). A
     #: standalone cluster sizes its own (deploy/local/cluster.py); 0 = Flink's default.
     managed_memory_mb: int = 1024
+    #: how often sources emit watermarks (Flink's default is 200 ms): every record waits in the
+    #: ordering stages for the watermark that passes it, so this is part of every latency
+    watermark_interval_ms: int = 50
+    #: the longest a partly filled network buffer waits before it is sent (Flink's default 100 ms)
+    buffer_timeout_ms: int = 10
+    #: the longest a Python operator holds its outputs in a bundle (Flink's default 1,000 ms)
+    python_bundle_time_ms: int = 50
     restart_attempts: int = 3
     restart_delay_ms: int = 2000
     #: Extra jars (connector, metrics); empty = the ones `stack.py fetch` put in the cache.

@@ -29,6 +29,10 @@ def flink_config_values(settings: Settings) -> dict[str, str]:
         "execution.checkpointing.dir": Path(f.checkpoint_dir).resolve().as_uri(),
         "execution.checkpointing.incremental": "true",
         "state.backend.type": f.state_backend,
+        # latency: Flink's defaults add up to over half a second per record (docs/performance.md)
+        "pipeline.auto-watermark-interval": f"{f.watermark_interval_ms} ms",
+        "execution.buffer-timeout.interval": f"{f.buffer_timeout_ms} ms",
+        "python.fn-execution.bundle.time": str(f.python_bundle_time_ms),
         # read when this process starts a MiniCluster; a cluster's TaskManagers have theirs
         **({"taskmanager.memory.managed.size": f"{f.managed_memory_mb} mb"} if f.managed_memory_mb else {}),
         # A failing job with checkpoints on would otherwise restart forever.

@@ -38,3 +38,10 @@ def test_managed_memory_for_rocksdb_is_sized_unless_left_to_flink() -> None:
     assert _values()["taskmanager.memory.managed.size"] == "1024 mb"
     assert _values(managed_memory_mb=256)["taskmanager.memory.managed.size"] == "256 mb"
     assert "taskmanager.memory.managed.size" not in _values(managed_memory_mb=0)
+
+
+def test_latency_settings_replace_flinks_defaults() -> None:
+    v = _values(watermark_interval_ms=20, buffer_timeout_ms=5, python_bundle_time_ms=30)
+    assert v["pipeline.auto-watermark-interval"] == "20 ms"
+    assert v["execution.buffer-timeout.interval"] == "5 ms"
+    assert v["python.fn-execution.bundle.time"] == "30"
