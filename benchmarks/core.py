@@ -5,9 +5,8 @@ the customer's state, decodes it (`journeys.codec`), steps the engine, encodes t
 moves the customer's one timer and makes the outputs' JSON batch for the JVM. Here it runs over
 exactly the inputs of the "engine alone" row, against a value state that keeps what Flink's
 `PICKLED_BYTE_ARRAY` state keeps (the pickled bytes), the job's state cache, and a timer service
-over one heap, so the
-difference between the two rows is the price of state (de)serialization, timer bookkeeping and
-output encoding, without the PyFlink crossing itself (measured in DESIGN.md: ~30 us).
+over one heap, so the difference between the two rows is the price of state (de)serialization,
+timer bookkeeping and output encoding, without the PyFlink crossing itself (DESIGN.md: ~30 us).
 """
 
 from __future__ import annotations
@@ -21,7 +20,6 @@ from common import events as ev
 from common.settings import Settings
 from connectors.outputs import OutputEncoder
 from jobs.stages.journey import JourneyCore, StateCache
-from jobs.stages.keys import DAY_MS
 from journeys.definition import Journey
 from journeys.engine import Engine, EngineConfig, customer_of, event_time
 from journeys.facts import Reference
@@ -71,11 +69,11 @@ def core_row(
     inputs: list[ev.EngineInput],
 ) -> tuple[float, int, int, list[int]]:
     """(seconds, output records, timers fired, state bytes per customer at the end)."""
-    j = Settings().journeys
+    settings = Settings()
     core = JourneyCore(
         Engine(journeys, EngineConfig(), Reference(stores=dict(stores))),
-        OutputEncoder(Settings()),
-        StateCache(j.state_cache, j.state_ttl_days * DAY_MS) if j.state_cache else None,
+        OutputEncoder(settings),
+        StateCache.for_journeys(settings.journeys),
     )
     states: dict[str, _ValueState] = {}
     timers = _TimerService()

@@ -95,7 +95,7 @@ steps:
 class _Run:
     settings: Settings
     cancel: Callable[[], Any]
-    #: when the job was handed to Flink (monotonic seconds)
+    #: when the job was handed to Flink (epoch ms, the clock `_Watcher` stamps actions with)
     started: float
     #: the standalone cluster's id of the job
     job_id: str | None = None
@@ -112,7 +112,7 @@ def _cluster(path: str, method: str = "GET") -> Any:
 def _job(settings: Settings, where: str = MINICLUSTER) -> Iterator[_Run]:
     """The journey job, unbounded, on a MiniCluster in this process or submitted to the
     standalone cluster (`deploy/local/cluster.py`); cancelled on leaving."""
-    started = time.monotonic()
+    started = time.time() * 1000
     if where == MINICLUSTER:
         from jobs.environment import create_environment
         from jobs.journey import build_pipeline, kafka_connectors
@@ -382,11 +382,11 @@ def startup(base: Settings, folder: Path, where: str, say: Callable[[str], None]
         deadline = time.monotonic() + 120
         while not watcher.seen and time.monotonic() < deadline:
             time.sleep(0.05)
-        first = watcher.seen[0][0] / 1000 - time.time() + time.monotonic() if watcher.seen else float("nan")
+        first = watcher.seen[0][0] if watcher.seen else float("nan")
         stop.set()
         writer.join()
     watcher.close()
-    took = (first - run.started) * 1000
+    took = first - run.started
     say(
         f"  start-up ({where}, {s.sink.delivery.value}): "
         f"first action {took:,.0f} ms after the job was handed to Flink"

@@ -22,7 +22,7 @@ from pyflink.datastream.functions import KeyedBroadcastProcessFunction, RuntimeC
 from pyflink.datastream.state import MapStateDescriptor
 
 from common import events as ev
-from common.settings import Settings
+from common.settings import JourneySettings, Settings
 from connectors.kafka import BYTES
 from connectors.outputs import OutputEncoder
 from jobs.stages import wire
@@ -52,22 +52,27 @@ class StateCache:
     the state by then; the least recently used entries go past `capacity`.
     """
 
-    __slots__ = ("_capacity", "_clock", "_entries", "_ttl_ms", "hits", "misses")
+    __slots__ = ("_capacity", "_clock", "_entries", "_ttl_ms")
 
     def __init__(self, capacity: int, ttl_ms: int, clock: Callable[[], float] = time.time) -> None:
         self._capacity = capacity
         self._ttl_ms = ttl_ms
         self._clock = clock
         self._entries: dict[str, tuple[CustomerState, float]] = {}
-        self.hits = self.misses = 0
+
+    @classmethod
+    def for_journeys(cls, journeys: JourneySettings) -> StateCache | None:
+        """The cache the settings ask for, as large as `state_cache`, expiring with the state's
+        TTL; None when they ask for none."""
+        if not journeys.state_cache:
+            return None
+        return cls(journeys.state_cache, journeys.state_ttl_days * DAY_MS)
 
     def get(self, key: str) -> CustomerState | None:
         entry = self._entries.pop(key, None)
         if entry is None or (self._clock() - entry[1]) * 1000 >= self._ttl_ms:
-            self.misses += 1
             return None
         self._entries[key] = entry  # most recently used last
-        self.hits += 1
         return entry[0]
 
     def put(self, key: str, state: CustomerState) -> None:
@@ -181,15 +186,15 @@ class JourneyCore:
     def _save(
         self, store: Any, timers: Any, key: str | None, state: CustomerState | None, before: int | None
     ) -> None:
-        cache = self.cache if key is not None else None
         if state is None:
             store.clear()
-            if cache is not None:
-                cache.drop(key)  # type: ignore[arg-type]
         else:
             store.update(encode(state))
-            if cache is not None:
-                cache.put(key, state)  # type: ignore[arg-type]
+        if self.cache is not None and key is not None:
+            if state is None:
+                self.cache.drop(key)
+            else:
+                self.cache.put(key, state)
         after = None if state is None else state.due
         if after != before:
             if before is not None:
@@ -219,9 +224,7 @@ class JourneyStage(KeyedBroadcastProcessFunction):  # type: ignore[misc]
         self._core = JourneyCore(
             Engine(self._journeys, EngineConfig.from_settings(s.journeys), self._reference),
             OutputEncoder(s),
-            StateCache(s.journeys.state_cache, s.journeys.state_ttl_days * DAY_MS)
-            if s.journeys.state_cache
-            else None,
+            StateCache.for_journeys(s.journeys),
         )
         # the name and type of the state before layout 3, so that its savepoints restore here
         self._state = runtime_context.get_state(pickled_value("customer", s.journeys.state_ttl_days))
