@@ -19,7 +19,8 @@ from typing import Any
 from common import events as ev
 from common.settings import Settings
 from connectors.outputs import OutputEncoder
-from jobs.stages.journey import JourneyCore, StateCache
+from jobs.stages.cache import StateCache
+from jobs.stages.journey import JourneyCore
 from journeys.definition import Journey
 from journeys.engine import Engine, EngineConfig, customer_of, event_time
 from journeys.facts import Reference
@@ -73,7 +74,7 @@ def core_row(
     core = JourneyCore(
         Engine(journeys, EngineConfig(), Reference(stores=dict(stores))),
         OutputEncoder(settings),
-        StateCache.for_journeys(settings.journeys),
+        StateCache.sized(settings.journeys.state_cache, settings.journeys.state_ttl_days),
     )
     states: dict[str, _ValueState] = {}
     timers = _TimerService()

@@ -231,6 +231,9 @@ class JourneySettings(BaseModel):
     #: customers whose decoded state each journey-stage subtask keeps in memory, so that their
     #: next record reads no state from Flink (0: none); about 2-5 kB of heap each
     state_cache: int = 20_000
+    #: SKUs whose decoded book each SKU-stage subtask keeps in memory, so that a view of one reads
+    #: no state from Flink (0: none); about 1-2 kB of heap each
+    sku_cache: int = 20_000
     #: a SKU's or category's state nobody wrote for this long is dropped
     catalog_ttl_days: int = 400
     #: total units at or below which a SKU counts as low (a crossing notifies its watchers)

@@ -342,7 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument(
         "--only",
         action="append",
-        choices=["throughput", "latency", "startup", "timers"],
+        choices=["throughput", "latency", "commit", "startup", "timers"],
         help="job: only these figures (repeatable; default: all)",
     )
     b.add_argument(

@@ -22,6 +22,7 @@ from pyflink.datastream.functions import KeyedProcessFunction, RuntimeContext
 from common import events as ev
 from common.settings import Settings
 from jobs.stages import wire
+from jobs.stages.cache import StateCache
 from jobs.stages.keys import ROUTED, TIMED, by_destination, in_journey_time_order, routed_row, timed_row
 from jobs.stages.legacy import SkuSlot, held
 from jobs.stages.state import long_map, pickled_map, pickled_value
@@ -102,29 +103,44 @@ class SkuStage(KeyedProcessFunction):  # type: ignore[misc]
     def __init__(self, settings: Settings) -> None:
         self._low = settings.journeys.low_stock_threshold
         self._ttl = settings.journeys.catalog_ttl_days
+        self._cache_size = settings.journeys.sku_cache
 
     def open(self, runtime_context: RuntimeContext) -> None:
         # the name and type of the state before layout 3, so that its savepoints restore here
         self._book = runtime_context.get_state(pickled_value("sku-book", self._ttl))
-        self._watchers = runtime_context.get_map_state(long_map("sku-watchers", self._ttl))
+        # map state is one object for every key (Flink reads the current one): so is its view
+        self._watchers = StateMap(runtime_context.get_map_state(long_map("sku-watchers", self._ttl)))
         self._notices = runtime_context.get_metrics_group().counter("stock_notices")
+        # Books as last read or written: a view of a SKU, the most common record, then reads
+        # nothing from Flink. Sound because only a change alters a book and every change is
+        # written (`_save`). A book cached when read expires a TTL after that read, not after
+        # its last write as Flink's does: it can outlive Flink's copy by less than the TTL
+        # (400 days by default), and only in an operator instance that ran that long.
+        self._cache: StateCache[SkuBook] | None = StateCache.sized(self._cache_size, self._ttl)
 
     def process_element(self, blob: bytes, ctx: KeyedProcessFunction.Context) -> Iterator[Any]:
         item = wire.decode(blob)
         sku = _sku_of(item)
-        raw = self._book.value()
-        watchers = StateMap(self._watchers)
-        if type(raw) is SkuSlot:  # written before layout 3: watchers into map state, held records applied
-            book = raw.book
-            for cid, until in book.watchers.items():
-                watchers[cid] = until
-            book.watchers = watchers
-            for _, old in held(raw.inbox):
-                yield from self._apply(book, old)
-            raw = None
-            self._save(book)
-        else:
-            book = SkuBook(sku, watchers=watchers) if raw is None else decode_book(sku, raw, watchers)
+        cache = self._cache
+        book = None if cache is None else cache.get(sku)
+        if book is None:
+            raw = self._book.value()
+            if type(raw) is SkuSlot:  # written before layout 3: watchers into map state, held records applied
+                book = raw.book
+                for cid, until in book.watchers.items():
+                    self._watchers[cid] = until
+                book.watchers = self._watchers
+                for _, old in held(raw.inbox):
+                    yield from self._apply(book, old)
+                self._save(book)
+            else:
+                book = (
+                    SkuBook(sku, watchers=self._watchers)
+                    if raw is None
+                    else decode_book(sku, raw, self._watchers)
+                )
+                if cache is not None:
+                    cache.put(sku, book)
         yield from self._apply(book, item)
         if type(item) is ev.ChangeEvent:
             self._save(book)  # only a change touches the book; a click or request its watchers at most
@@ -154,8 +170,12 @@ class SkuStage(KeyedProcessFunction):  # type: ignore[misc]
     def _save(self, book: SkuBook) -> None:
         if book.product is None and not book.stock and not book.watchers:
             self._book.clear()
+            if self._cache is not None:
+                self._cache.drop(book.sku)
         else:
             self._book.update(encode_book(book))
+            if self._cache is not None:
+                self._cache.put(book.sku, book)
 
 
 class CategoryStage(KeyedProcessFunction):  # type: ignore[misc]

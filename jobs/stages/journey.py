@@ -11,8 +11,7 @@ for "nearest store".
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +21,12 @@ from pyflink.datastream.functions import KeyedBroadcastProcessFunction, RuntimeC
 from pyflink.datastream.state import MapStateDescriptor
 
 from common import events as ev
-from common.settings import JourneySettings, Settings
+from common.settings import Settings
 from connectors.kafka import BYTES
 from connectors.outputs import OutputEncoder
 from jobs.stages import wire
-from jobs.stages.keys import DAY_MS, in_journey_time_order
+from jobs.stages.cache import StateCache
+from jobs.stages.keys import in_journey_time_order
 from jobs.stages.legacy import Slot, held
 from jobs.stages.metrics import Tallies, Tally
 from jobs.stages.state import pickled_value
@@ -38,52 +38,6 @@ from journeys.loader import DEFINITIONS, load_dir
 from journeys.state import CustomerState
 
 STORES = MapStateDescriptor("stores", Types.STRING(), Types.PICKLED_BYTE_ARRAY())
-
-
-class StateCache:
-    """The decoded states of the customers seen last, by key, as they were last written.
-
-    A hit saves the state read: a call into the JVM, the backend's get, unpickling and decoding,
-    the largest share of the stage's Python time (docs/performance.md). It is sound because the
-    engine changes a state only in calls whose result the core writes (a duplicate or an ignored
-    record changes nothing), every write goes through `put` and every clear through `drop`, and
-    the cache lives no longer than the operator instance: a restore from a checkpoint starts a
-    new, empty one. Entries older than the state's TTL are misses, as Flink would have dropped
-    the state by then; the least recently used entries go past `capacity`.
-    """
-
-    __slots__ = ("_capacity", "_clock", "_entries", "_ttl_ms")
-
-    def __init__(self, capacity: int, ttl_ms: int, clock: Callable[[], float] = time.time) -> None:
-        self._capacity = capacity
-        self._ttl_ms = ttl_ms
-        self._clock = clock
-        self._entries: dict[str, tuple[CustomerState, float]] = {}
-
-    @classmethod
-    def for_journeys(cls, journeys: JourneySettings) -> StateCache | None:
-        """The cache the settings ask for, as large as `state_cache`, expiring with the state's
-        TTL; None when they ask for none."""
-        if not journeys.state_cache:
-            return None
-        return cls(journeys.state_cache, journeys.state_ttl_days * DAY_MS)
-
-    def get(self, key: str) -> CustomerState | None:
-        entry = self._entries.pop(key, None)
-        if entry is None or (self._clock() - entry[1]) * 1000 >= self._ttl_ms:
-            return None
-        self._entries[key] = entry  # most recently used last
-        return entry[0]
-
-    def put(self, key: str, state: CustomerState) -> None:
-        entries = self._entries
-        entries.pop(key, None)
-        entries[key] = (state, self._clock())
-        if len(entries) > self._capacity:
-            del entries[next(iter(entries))]
-
-    def drop(self, key: str) -> None:
-        self._entries.pop(key, None)
 
 
 class JourneyCore:
@@ -99,7 +53,9 @@ class JourneyCore:
     `EventTimeOrder`), is applied at the watermark's time and counted.
     """
 
-    def __init__(self, engine: Engine, outputs: OutputEncoder, cache: StateCache | None = None) -> None:
+    def __init__(
+        self, engine: Engine, outputs: OutputEncoder, cache: StateCache[CustomerState] | None = None
+    ) -> None:
         self.engine = engine
         self.outputs = outputs
         self.cache = cache
@@ -224,7 +180,7 @@ class JourneyStage(KeyedBroadcastProcessFunction):  # type: ignore[misc]
         self._core = JourneyCore(
             Engine(self._journeys, EngineConfig.from_settings(s.journeys), self._reference),
             OutputEncoder(s),
-            StateCache.for_journeys(s.journeys),
+            StateCache.sized(s.journeys.state_cache, s.journeys.state_ttl_days),
         )
         # the name and type of the state before layout 3, so that its savepoints restore here
         self._state = runtime_context.get_state(pickled_value("customer", s.journeys.state_ttl_days))
@@ -291,4 +247,4 @@ def journey_stage(customer_events: DataStream, stores: DataStream, settings: Set
     )
 
 
-__all__ = ["JourneyCore", "JourneyStage", "Slot", "StateCache", "journey_stage"]
+__all__ = ["JourneyCore", "JourneyStage", "Slot", "journey_stage"]

@@ -9,7 +9,8 @@ import pickle
 from typing import Any
 
 from common import events as ev
-from jobs.stages.journey import JourneyCore, Slot, StateCache
+from jobs.stages.cache import StateCache
+from jobs.stages.journey import JourneyCore, Slot
 from jobs.stages.legacy import Inbox
 from journeys.codec import decode
 from journeys.engine import Engine, EngineConfig, event_time
@@ -70,7 +71,7 @@ class Outputs:
 class Harness:
     """One customer's key: fires timers as the watermark passes them, like Flink."""
 
-    def __init__(self, cache: StateCache | None = None) -> None:
+    def __init__(self, cache: StateCache[CustomerState] | None = None) -> None:
         engine = Engine(load_dir(), EngineConfig(), Reference())
         self.core = JourneyCore(engine, Outputs(), cache)  # type: ignore[arg-type]
         self.state, self.timers = FakeState(), FakeTimers()
@@ -195,14 +196,6 @@ def test_a_slot_pickled_before_layout_3_is_migrated_and_its_held_events_applied(
     assert migrated is not None and migrated.v == 3 and "m-c-1-" + str(T0) in migrated.seen
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_a_cached_state_is_read_from_the_cache_and_still_written_to_flink() -> None:
     h = Harness(StateCache(100, 200 * 86_400_000))
     h.timers.watermark = T0 - 2 * 60 * MIN
@@ -242,16 +235,3 @@ def test_a_cleared_state_leaves_the_cache() -> None:
     h.advance(T0 + 400 * 24 * 60 * MIN)
     assert h.state.blob is None
     assert h.core.cache.get("c-1") is None  # type: ignore[union-attr]
-
-
-def test_cache_entries_expire_with_the_state_ttl_and_the_least_recently_used_go_first() -> None:
-    clock = Clock()
-    cache = StateCache(2, ttl_ms=10_000, clock=clock)
-    a, b, c = CustomerState("a"), CustomerState("b"), CustomerState("c")
-    cache.put("a", a)
-    cache.put("b", b)
-    assert cache.get("a") is a  # a is now the most recently used
-    cache.put("c", c)
-    assert cache.get("b") is None and cache.get("a") is a and cache.get("c") is c
-    clock.now += 10.0
-    assert cache.get("a") is None, "Flink would have dropped a state nobody wrote for the TTL"
