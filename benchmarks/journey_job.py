@@ -411,6 +411,7 @@ def timers(
     say: Callable[[str], None],
     spread_s: int = 60,
     wait_s: int | None = None,
+    customers: int | None = None,
     **journeys: Any,
 ) -> tuple[float, float, float, float]:
     """(p50, p99, max lateness in ms, highest firing rate over 10 s)."""
@@ -424,7 +425,7 @@ def timers(
     (definitions / "bench_timer.yaml").write_text(BENCH_WAIT.replace("WAIT", f"{wait_s}s"))
     s = _settings(base, folder, definitions=str(definitions), **journeys)
     zone = daytime_zone()
-    customers = min(waits, 100_000)
+    customers = customers or min(waits, 100_000)
     w = _Writer(s)
     start = int(time.time() * 1000)
     spread = spread_s * 1000
@@ -593,6 +594,7 @@ def main(
                         say,
                         spread_s=spread_s,
                         wait_s=wait_s,
+                        customers=customers,
                         out_of_orderness_ms=100,
                     )
                     row(

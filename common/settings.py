@@ -128,8 +128,19 @@ class FlinkSettings(BaseModel):
     buffer_timeout_ms: int = 10
     #: the longest a Python operator holds its outputs in a bundle (Flink's default 1,000 ms)
     python_bundle_time_ms: int = 50
-    restart_attempts: int = 3
-    restart_delay_ms: int = 2000
+    #: restarts after a failure, each after a delay that doubles from `restart_delay_ms` up to
+    #: `restart_max_delay_ms` (and starts over after an hour without one): a job whose
+    #: TaskManager is gone waits for one instead of failing in seconds. None: no limit; 0: fail
+    #: at the first error (tests that want to see it)
+    restart_attempts: int | None = None
+    restart_delay_ms: int = 1_000
+    restart_max_delay_ms: int = 60_000
+    #: a savepoint's or checkpoint's folder to start from ("": empty state); `journeyctl run`
+    #: sets it to the job's latest retained checkpoint (jobs.recovery)
+    restore_from: str = ""
+    #: completed checkpoints kept; they outlive a failed or cancelled job
+    #: (`journeyctl run` resumes from the latest, docs/operations.md)
+    checkpoints_retained: int = 3
     #: Extra jars (connector, metrics); empty = the ones `stack.py fetch` put in the cache.
     jars: list[str] = Field(default_factory=list)
     #: Extra Flink configuration keys, passed as they are.

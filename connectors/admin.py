@@ -40,6 +40,22 @@ def ensure_topics(
                 raise RuntimeError(f"could not create topic {topic!r}: {e}") from e
 
 
+def committed_partitions(settings: Settings, group: str, topics: Iterable[str]) -> int:
+    """How many partitions of `topics` (those that exist) the consumer group has committed on."""
+    consumer = Consumer({**settings.kafka.librdkafka_properties(), "group.id": group})
+    try:
+        metadata = consumer.list_topics(timeout=10)
+        parts = [
+            TopicPartition(t, p)
+            for t in topics
+            if t in metadata.topics
+            for p in metadata.topics[t].partitions
+        ]
+        return sum(1 for tp in consumer.committed(parts, timeout=10) if tp.offset >= 0) if parts else 0
+    finally:
+        consumer.close()
+
+
 def lag(settings: Settings, group: str, topics: Iterable[str]) -> tuple[int, int]:
     """(records the consumer group has committed, records in the topics) over every partition.
     The Flink Kafka source commits on each completed checkpoint."""

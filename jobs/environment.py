@@ -1,4 +1,4 @@
-"""The Flink execution environment: thread mode, checkpoints, RocksDB, a bounded restart strategy."""
+"""The Flink execution environment: thread mode, retained checkpoints, RocksDB, restarts that wait."""
 
 from __future__ import annotations
 
@@ -35,13 +35,40 @@ def flink_config_values(settings: Settings) -> dict[str, str]:
         "python.fn-execution.bundle.time": str(f.python_bundle_time_ms),
         # read when this process starts a MiniCluster; a cluster's TaskManagers have theirs
         **({"taskmanager.memory.managed.size": f"{f.managed_memory_mb} mb"} if f.managed_memory_mb else {}),
-        # A failing job with checkpoints on would otherwise restart forever.
-        "restart-strategy.type": "fixed-delay",
-        "restart-strategy.fixed-delay.attempts": str(f.restart_attempts),
-        "restart-strategy.fixed-delay.delay": f"{f.restart_delay_ms} ms",
+        # Kept when the job fails or is cancelled: the state is the product (every open wait,
+        # consent and cart); a resubmission resumes from it (jobs.recovery)
+        "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",
+        "execution.checkpointing.num-retained": str(f.checkpoints_retained),
+        **_restart_strategy(settings),
+        **({"execution.state-recovery.path": _location(f.restore_from)} if f.restore_from else {}),
     }
     values.update(f.extra)
     return values
+
+
+def _location(path: str) -> str:
+    """A local path as a file URI; a URI (file:, s3://, hdfs://) as it is."""
+    return path if ":" in path.split("/", 1)[0] else Path(path).resolve().as_uri()
+
+
+def _restart_strategy(settings: Settings) -> dict[str, str]:
+    f = settings.flink
+    if f.restart_attempts == 0:
+        return {"restart-strategy.type": "none"}
+    # Exponential delay, not a few fixed attempts: after a lost TaskManager the job must wait
+    # for its slots ("Could not acquire the minimum required resources") rather than give up
+    # in seconds and take its checkpoints with it.
+    return {
+        "restart-strategy.type": "exponential-delay",
+        "restart-strategy.exponential-delay.initial-backoff": f"{f.restart_delay_ms} ms",
+        "restart-strategy.exponential-delay.max-backoff": f"{f.restart_max_delay_ms} ms",
+        "restart-strategy.exponential-delay.backoff-multiplier": "2.0",
+        "restart-strategy.exponential-delay.reset-backoff-threshold": "1 h",
+        "restart-strategy.exponential-delay.jitter-factor": "0.1",
+        "restart-strategy.exponential-delay.attempts-before-reset-backoff": str(
+            f.restart_attempts if f.restart_attempts is not None else 2**31 - 1
+        ),
+    }
 
 
 def flink_configuration(settings: Settings) -> Configuration:

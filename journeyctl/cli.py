@@ -68,13 +68,30 @@ def cmd_stack(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     import importlib
 
-    from connectors.admin import ensure_topics
+    from connectors.admin import committed_partitions, ensure_topics
     from jobs.environment import create_environment
+    from jobs.recovery import EmptyStateRefused, checkpoint_folder, choose_start
 
     settings = _settings(args)
     # every job module has the same shape: topics, kafka_connectors, build_pipeline, describe
     job = importlib.import_module(f"jobs.{args.job}")
     ensure_topics(settings, job.topics(settings))
+    name = args.job_name or args.job
+    folder = checkpoint_folder(settings.flink.checkpoint_dir, name)
+    try:
+        committed = committed_partitions(settings, settings.consumer_group, job.topics(settings))
+        start = choose_start(folder, args.restore_from, args.fresh, settings.consumer_group, committed)
+    except (EmptyStateRefused, FileNotFoundError) as e:
+        print(f"{args.job}: {e}", file=sys.stderr, flush=True)
+        return 2
+    print(f"{args.job}: {start.why}; checkpoints in {folder}", flush=True)
+    settings = settings.model_copy(
+        update={
+            "flink": settings.flink.model_copy(
+                update={"checkpoint_dir": str(folder), "restore_from": str(start.restore_from or "")}
+            )
+        }
+    )
     env = create_environment(settings)
     sources, sinks = job.kafka_connectors(settings, bounded=args.bounded)
     job.build_pipeline(env, sources, sinks, settings)
@@ -259,7 +276,18 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--bounded", action="store_true", help="stop at the offsets that are latest at start")
     r.add_argument("--input", help="relay: input topic")
     r.add_argument("--output", help="relay: output topic")
-    r.add_argument("--job-name")
+    r.add_argument("--job-name", help="the job's name in Flink, and its checkpoint folder's")
+    r.add_argument(
+        "--from",
+        dest="restore_from",
+        metavar="PATH",
+        help="restore from this savepoint or checkpoint (default: the job's latest retained checkpoint)",
+    )
+    r.add_argument(
+        "--fresh",
+        action="store_true",
+        help="start with empty state even if the consumer group has committed offsets (they are kept)",
+    )
     _add_job_flags(r)
     r.set_defaults(func=cmd_run)
 

@@ -42,7 +42,13 @@ def settings(stack: StackAddresses, tmp_path_factory: pytest.TempPathFactory) ->
                 }
             ),
             "flink": base.flink.model_copy(
-                update={"parallelism": 2, "checkpoint_dir": str(tmp_path_factory.mktemp("checkpoints"))}
+                update={
+                    "parallelism": 2,
+                    "checkpoint_dir": str(tmp_path_factory.mktemp("checkpoints")),
+                    # a job that breaks fails the test instead of waiting for ever, as a
+                    # deployed job would (restarts without limit)
+                    "restart_attempts": 2,
+                }
             ),
             "sink": base.sink.model_copy(update={"transactional_id_prefix": f"test-{uuid.uuid4().hex[:8]}"}),
             "consumer_group": f"test-{uuid.uuid4().hex[:8]}",

@@ -6,14 +6,20 @@ so each says only how it runs the job.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
+
+from pyflink.common import JobClient
 
 from common.settings import Settings
 from connectors.admin import ensure_topics
-from jobs.journey import topics
+from connectors.records import KafkaRecord
+from jobs.environment import create_environment
+from jobs.journey import build_pipeline, kafka_connectors, topics
 from jobs.simulate import Simulation, parse_records
 from journeyctl.replay import replay
 from journeyctl.sample_data import shop_day
@@ -30,6 +36,36 @@ EVENT_FIELDS = ("customer_id", "journey_id", "journey_version", "event_type", "s
 def own_topics(settings: Settings, unique: Callable[[str], str]) -> Settings:
     """Every input and output topic renamed for one test."""
     return settings.model_copy(update={"topics": settings.topics.renamed(unique)})
+
+
+#: a cut through the shop day after the carts were abandoned (09:00-09:04), before their waits
+#: are due (from 09:30): the first part leaves waits open
+CUT = datetime(2026, 11, 23, 9, 15, tzinfo=UTC)
+
+
+def split_at(lines: list[str], cut: datetime) -> tuple[list[KafkaRecord], list[KafkaRecord]]:
+    """A recorded file's records before `cut` and from it, each part in journey-time order."""
+
+    def when(line: str) -> datetime:
+        value = json.loads(line)["value"]
+        ts = value.get("timestamp") or datetime.fromtimestamp(value["ts_ms"] / 1000, tz=UTC).isoformat()
+        return datetime.fromisoformat(ts.replace("Z", "+00:00"))
+
+    lines = sorted(lines, key=when)  # simulate reads in file order; the job in journey-time order
+    first = [line for line in lines if when(line) < cut]
+    rest = [line for line in lines if when(line) >= cut]
+    assert first and rest and len(first) + len(rest) == len(lines)
+    return list(parse_records(first)), list(parse_records(rest))
+
+
+def start_journey(settings: Settings, name: str, restore_from: str | Path | None = None) -> JobClient:
+    """The journey job, unbounded, on a MiniCluster of this process, restored from a savepoint
+    or checkpoint if given; its client (cancel or stop it)."""
+    flink = settings.flink.model_copy(update={"restore_from": str(restore_from or "")})
+    env = create_environment(settings.model_copy(update={"flink": flink}))
+    sources, sinks = kafka_connectors(settings, bounded=False)
+    build_pipeline(env, sources, sinks, settings)
+    return env.execute_async(name)
 
 
 def shop_day_in_kafka(

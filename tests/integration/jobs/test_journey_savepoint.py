@@ -14,28 +14,32 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from pyflink.common import JobClient
 
 from common.settings import Settings
 from connectors.admin import ensure_topics
-from connectors.records import KafkaRecord
-from jobs.environment import create_environment, stop_with_savepoint
-from jobs.journey import build_pipeline, kafka_connectors, topics
-from jobs.simulate import Simulation, parse_records
+from jobs.environment import stop_with_savepoint
+from jobs.journey import topics
+from jobs.simulate import Simulation
 from journeyctl.replay import replay
 from journeyctl.sample_data import shop_day
 from journeys.loader import DEFINITIONS, load_dir
-from tests.journey_checks import assert_cart_paths, assert_same_decisions, own_topics, read_outputs
+from tests.journey_checks import (
+    CUT,
+    assert_cart_paths,
+    assert_same_decisions,
+    own_topics,
+    read_outputs,
+    split_at,
+    start_journey,
+)
 from tests.kafka_helpers import wait_until_consumed
 
 pytestmark = pytest.mark.integration
 
-CUT = datetime(2026, 11, 23, 9, 15, tzinfo=UTC)  # carts abandoned at 09:00-09:04, due from 09:30
 SECOND_CART = {
     "topic": "clickstream",
     "key": "c-1",
@@ -64,36 +68,11 @@ def _definitions(tmp: Path, with_v2: bool) -> Path:
     return folder
 
 
-def _split(lines: list[str]) -> tuple[list[KafkaRecord], list[KafkaRecord]]:
-    def when(line: str) -> datetime:
-        value = json.loads(line)["value"]
-        ts = value.get("timestamp") or datetime.fromtimestamp(value["ts_ms"] / 1000, tz=UTC).isoformat()
-        return datetime.fromisoformat(ts.replace("Z", "+00:00"))
-
-    lines = sorted(lines, key=when)  # simulate reads in file order; the job in journey-time order
-    first = [line for line in lines if when(line) < CUT]
-    rest = [line for line in lines if when(line) >= CUT]
-    assert first and rest and len(first) + len(rest) == len(lines)
-    return list(parse_records(first)), list(parse_records(rest))
-
-
-def _run(settings: Settings, name: str, restore_from: str | None = None) -> JobClient:
-    if restore_from:
-        flink = settings.flink.model_copy(
-            update={"extra": {**settings.flink.extra, "execution.state-recovery.path": restore_from}}
-        )
-        settings = settings.model_copy(update={"flink": flink})
-    env = create_environment(settings)
-    sources, sinks = kafka_connectors(settings, bounded=False)
-    build_pipeline(env, sources, sinks, settings)
-    return env.execute_async(name)
-
-
 def test_a_restore_in_the_middle_of_waits_loses_and_doubles_nothing_and_keeps_versions(
     settings: Settings, unique: Callable[[str], str], tmp_path: Path
 ) -> None:
     v1, v1_v2 = _definitions(tmp_path, with_v2=False), _definitions(tmp_path, with_v2=True)
-    first, rest = _split([*shop_day(), json.dumps(SECOND_CART)])
+    first, rest = split_at([*shop_day(), json.dumps(SECOND_CART)], CUT)
 
     # what simulate decides with the same cut and the same change of definitions
     sim = Simulation(load_dir(v1))
@@ -117,14 +96,14 @@ def test_a_restore_in_the_middle_of_waits_loses_and_doubles_nothing_and_keeps_ve
     ensure_topics(s1, topics(s1), partitions=2)
 
     replay(s1, first)
-    client = _run(s1, "journey-before-savepoint")
+    client = start_journey(s1, "journey-before-savepoint")
     wait_until_consumed(s1, inputs)
     actions, events = read_outputs(s1, *at_cut)
     assert_same_decisions(actions, events, *at_cut)
     savepoint = stop_with_savepoint(client, tmp_path / "savepoints")
 
     replay(s2, rest)
-    client = _run(s2, "journey-after-savepoint", restore_from=savepoint)
+    client = start_journey(s2, "journey-after-savepoint", restore_from=savepoint)
     wait_until_consumed(s2, inputs)
     stop_with_savepoint(client, tmp_path / "savepoints", drain=True)
 

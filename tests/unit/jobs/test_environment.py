@@ -18,14 +18,26 @@ def test_thread_mode_with_this_interpreter() -> None:
     assert v["python.executable"] == sys.executable
 
 
-def test_checkpoints_rocksdb_incremental_and_bounded_restarts() -> None:
-    v = _values(checkpoint_interval_ms=1500, restart_attempts=5)
+def test_checkpoints_rocksdb_incremental_and_retained() -> None:
+    v = _values(checkpoint_interval_ms=1500, checkpoints_retained=2)
     assert v["execution.checkpointing.interval"] == "1500 ms"
     assert v["execution.checkpointing.mode"] == "EXACTLY_ONCE"
     assert v["state.backend.type"] == "rocksdb"
     assert v["execution.checkpointing.incremental"] == "true"
-    assert v["restart-strategy.type"] == "fixed-delay"
-    assert v["restart-strategy.fixed-delay.attempts"] == "5"
+    assert v["execution.checkpointing.externalized-checkpoint-retention"] == "RETAIN_ON_CANCELLATION"
+    assert v["execution.checkpointing.num-retained"] == "2"
+
+
+def test_restarts_wait_longer_each_time_without_a_small_cap() -> None:
+    v = _values()
+    assert v["restart-strategy.type"] == "exponential-delay"
+    assert v["restart-strategy.exponential-delay.initial-backoff"] == "1000 ms"
+    assert v["restart-strategy.exponential-delay.max-backoff"] == "60000 ms"
+    assert int(v["restart-strategy.exponential-delay.attempts-before-reset-backoff"]) == 2**31 - 1
+    assert (
+        _values(restart_attempts=5)["restart-strategy.exponential-delay.attempts-before-reset-backoff"] == "5"
+    )
+    assert _values(restart_attempts=0)["restart-strategy.type"] == "none"
 
 
 def test_jars_become_file_urls_and_extra_keys_win() -> None:
@@ -45,3 +57,12 @@ def test_latency_settings_replace_flinks_defaults() -> None:
     assert v["pipeline.auto-watermark-interval"] == "20 ms"
     assert v["execution.buffer-timeout.interval"] == "5 ms"
     assert v["python.fn-execution.bundle.time"] == "30"
+
+
+def test_a_restore_path_becomes_a_uri_and_a_uri_stays_one() -> None:
+    assert "execution.state-recovery.path" not in _values()
+    assert _values(restore_from="/x/chk-3")["execution.state-recovery.path"] == "file:///x/chk-3"
+    assert (
+        _values(restore_from="file:/x/savepoint-1")["execution.state-recovery.path"] == "file:/x/savepoint-1"
+    )
+    assert _values(restore_from="s3://b/savepoint-1")["execution.state-recovery.path"] == "s3://b/savepoint-1"
