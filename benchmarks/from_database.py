@@ -19,7 +19,7 @@ from typing import Any
 
 import psycopg
 
-from benchmarks.journey_job import _job, _percentiles, _settings, _Watcher
+from benchmarks.journey_job import _job, _percentiles, _settings, _Watcher, acted_on
 from common.clock import daytime_zone
 from common.settings import Settings
 
@@ -96,16 +96,9 @@ def tier_from_commit(
                     time.sleep(ahead)
                 sent[cid.encode()] = time.time() * 1000
                 _upgrade(db, cid)
-            deadline = time.monotonic() + 60
-            while len({k for _, k in watcher.seen} & sent.keys()) < len(ids) and time.monotonic() < deadline:
-                time.sleep(0.2)
-            watcher.close()
+            lat = acted_on(watcher, sent)
     finally:
         db.close()
-    first_seen: dict[bytes, float] = {}
-    for at, key in watcher.seen:
-        first_seen.setdefault(key, at)
-    lat = [first_seen[k] - sent[k] for k in sent if k in first_seen]
     p50, p99, top = _percentiles(lat)
     say(
         f"  latency database commit -> action ({where}, {s.sink.delivery.value}, out-of-orderness "

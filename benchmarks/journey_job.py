@@ -247,6 +247,19 @@ class _Watcher:
         self._consumer.close()
 
 
+def acted_on(watcher: _Watcher, sent: dict[bytes, float], timeout_s: float = 60) -> list[float]:
+    """Ms from each change `sent` (by customer) to the first action for that customer, once all
+    are seen or `timeout_s` has passed; the watcher is closed."""
+    deadline = time.monotonic() + timeout_s
+    while len({k for _, k in watcher.seen} & sent.keys()) < len(sent) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    watcher.close()
+    first_seen: dict[bytes, float] = {}
+    for at, key in watcher.seen:
+        first_seen.setdefault(key, at)
+    return [first_seen[k] - sent[k] for k in sent if k in first_seen]
+
+
 def _percentiles(values: list[float]) -> tuple[float, float, float]:
     if not values:
         return float("nan"), float("nan"), float("nan")
@@ -358,14 +371,7 @@ def latency(
         time.sleep(3)  # let journey time pass the snapshot
         watcher = _Watcher(s)
         sent = _tier_upgrades(w, zone, customers, rate)
-        deadline = time.monotonic() + 60
-        while len({k for _, k in watcher.seen}) < customers and time.monotonic() < deadline:
-            time.sleep(0.2)
-        watcher.close()
-    first_seen: dict[bytes, float] = {}
-    for at, key in watcher.seen:
-        first_seen.setdefault(key, at)
-    lat = [first_seen[k] - sent[k] for k in sent if k in first_seen]
+        lat = acted_on(watcher, sent)
     p50, p99, top = _percentiles(lat)
     say(
         f"  latency change -> action ({where}, {s.sink.delivery.value}, out-of-orderness "
