@@ -19,7 +19,7 @@ from typing import Any
 
 import psycopg
 
-from benchmarks.journey_job import _job, _percentiles, _settings, _Watcher, acted_on
+from benchmarks.journey_job import _job, _percentiles, _settings, _Watcher, acted_on, paced
 from common.clock import daytime_zone
 from common.settings import Settings
 
@@ -90,10 +90,8 @@ def tier_from_commit(
             _caught_up(db, watcher, sentinel, timeout_s=600)
             time.sleep(3)  # steady state
             sent: dict[bytes, float] = {}
-            start = time.monotonic()
-            for i, cid in enumerate(ids):
-                if (ahead := start + i / rate - time.monotonic()) > 0:
-                    time.sleep(ahead)
+            for i in paced(len(ids), rate):
+                cid = ids[i]
                 sent[cid.encode()] = time.time() * 1000
                 _upgrade(db, cid)
             lat = acted_on(watcher, sent)

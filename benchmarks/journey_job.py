@@ -331,18 +331,25 @@ def throughput(
     return out
 
 
+def paced(count: int, rate: float) -> Iterator[int]:
+    """0 .. count-1, each handed out no sooner than `i / rate` seconds after the first: a steady
+    offered load that does not drift with the time the caller takes."""
+    start = time.monotonic()
+    for i in range(count):
+        if (ahead := start + i / rate - time.monotonic()) > 0:
+            time.sleep(ahead)
+        yield i
+
+
 def _tier_upgrades(
     w: _Writer, zone: str, customers: int, rate: float, stop: threading.Event | None = None
 ) -> dict[bytes, float]:
     """A tier upgrade of customer c-0, c-1, ... at `rate` per second, each stamped when written;
     when each was written (ms) by customer."""
     sent: dict[bytes, float] = {}
-    start = time.monotonic()
-    for i in range(customers):
+    for i in paced(customers, rate):
         if stop is not None and stop.is_set():
             break
-        if (ahead := start + i / rate - time.monotonic()) > 0:
-            time.sleep(ahead)
         ts = int(time.time() * 1000)
         cid = f"c-{i}"
         w.change(ts, "crm.customers", "u", _customer(cid, zone, "gold"), before=_customer(cid, zone))

@@ -12,6 +12,7 @@ from pyflink.datastream import StreamExecutionEnvironment
 from pyflink.java_gateway import get_gateway
 
 from common.settings import Settings
+from jobs.recovery import is_uri
 
 
 def flink_config_values(settings: Settings) -> dict[str, str]:
@@ -48,7 +49,7 @@ def flink_config_values(settings: Settings) -> dict[str, str]:
 
 def _location(path: str) -> str:
     """A local path as a file URI; a URI (file:, s3://, hdfs://) as it is."""
-    return path if ":" in path.split("/", 1)[0] else Path(path).resolve().as_uri()
+    return path if is_uri(path) else Path(path).resolve().as_uri()
 
 
 def _restart_strategy(settings: Settings) -> dict[str, str]:

@@ -20,6 +20,11 @@ class EmptyStateRefused(RuntimeError):
     """A start with empty state over a consumer group that has already committed offsets."""
 
 
+def is_uri(location: str) -> bool:
+    """A scheme before the first slash (file:, s3://, hdfs://) rather than a local path."""
+    return ":" in location.split("/", 1)[0]
+
+
 def checkpoint_folder(root: str | Path, job: str) -> Path:
     """Each job's checkpoints in a folder of their own, so that one job never resumes another's."""
     return Path(root) / job
@@ -47,8 +52,8 @@ def choose_start(
     checkpoint; with none, empty state only if the consumer group has committed nothing."""
     if explicit:
         path = Path(explicit)
-        local = ":" not in explicit.split("/", 1)[0]  # a URI (s3://...) is the cluster's to check
-        if local and not (path / "_metadata").exists() and not path.is_file():
+        # a URI (s3://...) is the cluster's to check
+        if not is_uri(explicit) and not (path / "_metadata").exists() and not path.is_file():
             raise FileNotFoundError(
                 f"no savepoint or checkpoint at {path}: give the folder with its _metadata"
             )

@@ -79,7 +79,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     name = args.job_name or args.job
     folder = checkpoint_folder(settings.flink.checkpoint_dir, name)
     try:
-        committed = committed_partitions(settings, settings.consumer_group, job.topics(settings))
+        # the group's commits matter only when neither a path nor --fresh says where to start
+        asked = args.restore_from or args.fresh
+        committed = (
+            0 if asked else committed_partitions(settings, settings.consumer_group, job.topics(settings))
+        )
         start = choose_start(folder, args.restore_from, args.fresh, settings.consumer_group, committed)
     except (EmptyStateRefused, FileNotFoundError) as e:
         print(f"{args.job}: {e}", file=sys.stderr, flush=True)
