@@ -53,6 +53,7 @@ from benchmarks.workload import SENTINEL, _crm, _customer, _Writer, shop_backlog
 from common.clock import daytime_zone
 from common.settings import REPO, DeliveryMode, Settings
 from connectors.admin import ensure_topics, lag
+from connectors.readback import output_decoder
 from journeys.loader import DEFINITIONS
 
 MINICLUSTER, CLUSTER, BASELINE = "minicluster", "cluster", "baseline"
@@ -219,8 +220,10 @@ def _wait_read(
 class _Watcher:
     """A read_committed consumer of the action topics in a thread: when each action was seen."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, keep: bool = False) -> None:
         self.seen: list[tuple[float, bytes]] = []
+        #: with `keep`: (topic, value) of each record in `seen`, to decode once the run is over
+        self.values: list[tuple[str, bytes]] | None = [] if keep else None
         self._stop = threading.Event()
         self._consumer = Consumer(
             {
@@ -240,6 +243,8 @@ class _Watcher:
             for m in self._consumer.consume(1000, 0.1):
                 if m.error() is None:
                     self.seen.append((time.time() * 1000, m.key() or b""))
+                    if self.values is not None:
+                        self.values.append((str(m.topic()), m.value() or b""))
 
     def close(self) -> None:
         self._stop.set()
@@ -455,7 +460,7 @@ def timers(
         f"over {spread_s} s"
     )
     with _job(s, where):
-        watcher = _Watcher(s)
+        watcher = _Watcher(s, keep=True)
         _wait_read(s, w.n, timeout_s=wait_s + 600, say=say)
         pending_before_due = time.time() * 1000 < due_from
         # Journey time follows a partition's newest event plus the wall time since it arrived:
@@ -469,27 +474,38 @@ def timers(
         while len(watcher.seen) < waits and time.monotonic() < deadline:
             time.sleep(0.5)
         watcher.close()
-    due: dict[bytes, list[int]] = {f"c-{i}".encode(): [] for i in range(customers)}
-    for i, ts in enumerate(entered):
-        due[f"c-{i % customers}".encode()].append(ts + wait_s * 1000)
+    assert watcher.values is not None
+    decode = output_decoder(s)
     late: list[float] = []
     per_second: dict[int, int] = {}
-    #: lateness by the minute its waits were due in: a stall shows as the minutes it spans
-    by_minute: dict[int, list[float]] = {}
-    for at, key in sorted(watcher.seen):
+    #: by the minute its waits were due in: lateness, how much of it was the decision's moment
+    #: (journey time behind), and how much the way out (the action written and read after it)
+    by_minute: dict[int, tuple[list[float], list[float], list[float]]] = {}
+    for (at, _), (topic, value) in zip(watcher.seen, watcher.values, strict=True):
         per_second[int(at // 1000)] = per_second.get(int(at // 1000), 0) + 1
-        mine = due.get(key)
-        if mine:
-            when = mine.pop(0)
-            late.append(at - when)
-            by_minute.setdefault((when - due_from) // 60_000, []).append(at - when)
+        action = decode(topic, value)
+        cart = (action.get("attributes") or {}).get("cart_id") or ""
+        if not cart.startswith("bench-"):
+            continue
+        when = entered[int(cart.removeprefix("bench-"))] + wait_s * 1000
+        late.append(at - when)
+        decided = action["decided_at"]
+        decided_ms = decided if isinstance(decided, int) else int(decided.timestamp() * 1000)
+        rows = by_minute.setdefault((when - due_from) // 60_000, ([], [], []))
+        rows[0].append(at - when)
+        rows[1].append(decided_ms - when)
+        rows[2].append(at - decided_ms)
     rate = max((sum(per_second.get(t, 0) for t in range(t0, t0 + 10)) / 10 for t0 in per_second), default=0.0)
     p50, p99, top = _percentiles(late)
-    for minute, values in sorted(by_minute.items()):
+    for minute, (values, decided, out) in sorted(by_minute.items()):
         m50, m99, mtop = _percentiles(values)
+        d50, d99, _ = _percentiles(decided)
+        o50, o99, _ = _percentiles(out)
         say(
             f"    due in minute {minute:>3}: {len(values):>7,} fired, "
-            f"p50 {m50:,.0f} ms, p99 {m99:,.0f} ms, max {mtop:,.0f} ms"
+            f"p50 {m50:,.0f} ms, p99 {m99:,.0f} ms, max {mtop:,.0f} ms "
+            f"(decided after due p50 {d50:,.0f} / p99 {d99:,.0f} ms, "
+            f"then out p50 {o50:,.0f} / p99 {o99:,.0f} ms)"
         )
     say(
         f"  timer lateness ({where}, {s.sink.delivery.value}, out-of-orderness "

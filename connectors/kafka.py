@@ -72,7 +72,9 @@ class KafkaRecordSource:
         watermarks = (
             WatermarkStrategy.no_watermarks()
             if self.journey_time is None
-            else journey_time(*self.journey_time, follow=not self.bounded)
+            else journey_time(
+                *self.journey_time, follow=not self.bounded, kafka=self.settings.kafka.java_properties()
+            )
         )
         return env.from_source(builder.build(), watermarks, self.name, type_info=BYTES).uid(
             f"source-{self.name}"
@@ -80,7 +82,11 @@ class KafkaRecordSource:
 
 
 def journey_time(
-    out_of_orderness_ms: int, idle_ms: int, startup_ms: int, follow: bool = True
+    out_of_orderness_ms: int,
+    idle_ms: int,
+    startup_ms: int,
+    follow: bool = True,
+    kafka: dict[str, str] | None = None,
 ) -> WatermarkStrategy:
     """Watermarks per partition from the records' Kafka timestamps, which producers set to the
     event's own time (our replay tools do; Debezium and collectors stamp when the change or click
@@ -97,10 +103,20 @@ def journey_time(
     holds journey time at its newest record until it delivers more or finishes, and the last
     watermark fires every wait. Its decisions then do not depend on how fast it runs (a cold
     start that was slow to fetch the stock snapshot made every cart read as sold out).
+
+    `kafka` (client properties): the broker is asked where each partition's log ends, so that
+    wall time and following move a partition's journey time only once it has delivered all it
+    has; a partition whose backlog the consumer has not come to yet holds journey time at its
+    newest record, and its records are not late when they come.
     """
-    jvm = get_gateway().jvm
-    strategy = jvm.io.journeys.flink.WallClockWatermarks.strategy(
-        out_of_orderness_ms, idle_ms, startup_ms, follow
+    gateway = get_gateway()
+    properties = None
+    if kafka is not None:
+        properties = gateway.jvm.java.util.HashMap()
+        for k, v in kafka.items():
+            properties.put(k, v)
+    strategy = gateway.jvm.io.journeys.flink.WallClockWatermarks.strategy(
+        out_of_orderness_ms, idle_ms, startup_ms, follow, properties
     )
     return WatermarkStrategy(strategy)
 

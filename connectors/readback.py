@@ -18,6 +18,23 @@ from common.settings import Settings
 Record = dict[str, Any]
 
 
+def output_decoder(settings: Settings) -> Callable[[str, bytes], Record]:
+    """(topic, value) of an output record -> the record, through the schema registry."""
+    deserialize = AvroDeserializer(
+        SchemaRegistryClient(settings.registry.client_config()),
+        # the subject is `<topic>-value`; by default confluent-kafka 2.16 first asks for the
+        # topic's schema associations (Apicurio answers 404): a call more per topic, and one
+        # of them once never got its answer on a kept-alive connection
+        conf={"subject.name.strategy": topic_subject_name_strategy},
+    )
+
+    def decode(topic: str, value: bytes) -> Record:
+        record: Record = deserialize(value, SerializationContext(topic, MessageField.VALUE))
+        return record
+
+    return decode
+
+
 class OutputReader:
     """Every committed action (`actions.<channel>`) and journey event, from the start."""
 
@@ -34,13 +51,7 @@ class OutputReader:
         )
         t = settings.topics
         self.consumer.subscribe([*t.actions.values(), t.journey_events])
-        self.decode = AvroDeserializer(
-            SchemaRegistryClient(settings.registry.client_config()),
-            # the subject is `<topic>-value`; by default confluent-kafka 2.16 first asks for the
-            # topic's schema associations (Apicurio answers 404): a call more per topic, and one
-            # of them once never got its answer on a kept-alive connection
-            conf={"subject.name.strategy": topic_subject_name_strategy},
-        )
+        self.decode = output_decoder(settings)
         self.actions: list[Record] = []
         self.events: list[Record] = []
 
@@ -51,7 +62,7 @@ class OutputReader:
         if msg is None or msg.error() is not None:
             return None
         topic = str(msg.topic())
-        record: Record = self.decode(msg.value(), SerializationContext(topic, MessageField.VALUE))
+        record = self.decode(topic, msg.value() or b"")
         is_action = topic != self.settings.topics.journey_events
         (self.actions if is_action else self.events).append(record)
         return is_action, record

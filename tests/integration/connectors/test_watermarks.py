@@ -6,13 +6,18 @@ an unbounded one follows wall-clock time when a partition goes quiet, so that li
 
 from __future__ import annotations
 
+import struct
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from pyflink.java_gateway import get_gateway
 
+from confluent_kafka import Producer
+
 from common.settings import Settings
+from connectors.admin import ensure_topics
 from jobs.environment import create_environment
 
 pytestmark = pytest.mark.integration
@@ -41,11 +46,26 @@ class Output:
 
 
 def generator(settings: Settings, follow: bool, idle_ms: int = 50, startup_ms: int = 100) -> Any:
+    return strategy(settings, follow, idle_ms, startup_ms).createWatermarkGenerator(None)
+
+
+def strategy(
+    settings: Settings, follow: bool, idle_ms: int, startup_ms: int, kafka: dict[str, str] | None = None
+) -> Any:
     create_environment(settings)  # puts the project's jar on the gateway's class path
-    strategy = get_gateway().jvm.io.journeys.flink.WallClockWatermarks.strategy(
-        2000, idle_ms, startup_ms, follow
-    )
-    return strategy.createWatermarkGenerator(None)
+    jvm = get_gateway().jvm
+    properties = None
+    if kafka is not None:
+        properties = jvm.java.util.HashMap()
+        for k, v in kafka.items():
+            properties.put(k, v)
+    return jvm.io.journeys.flink.WallClockWatermarks.strategy(2000, idle_ms, startup_ms, follow, properties)
+
+
+def frame(topic: str, partition: int, offset: int, ts: int) -> bytes:
+    """A record as RecordFrameDeserializer frames it, with no key and no value."""
+    name = topic.encode()
+    return struct.pack(f">BH{len(name)}siqqii", 1, len(name), name, partition, offset, ts, -1, -1)
 
 
 def test_a_bounded_partition_that_delivered_nothing_holds_journey_time_however_long_it_takes(
@@ -96,3 +116,49 @@ def test_a_live_partition_that_delivered_nothing_waits_the_start_up_patience_not
     time.sleep(0.3)
     busy.onPeriodicEmit(out2)
     assert not out2.idle and out2.watermarks, "one that delivered keeps its clock"
+
+
+def test_a_quiet_partition_with_records_still_to_deliver_holds_journey_time_at_its_newest(
+    settings: Settings, unique: Callable[[str], str]
+) -> None:
+    """A backlog drained one partition after the other: the partition waiting its turn must
+    not let wall time or the other partitions move its journey time past its next records."""
+    topic = unique("backlog")
+    ensure_topics(settings, [topic], partitions=1)
+    producer = Producer(settings.kafka.librdkafka_properties())
+    for i in range(10):
+        producer.produce(topic, value=b"x", timestamp=T0 + i * 1000)
+    assert producer.flush(30) == 0
+    source = strategy(settings, True, idle_ms=50, startup_ms=100, kafka=settings.kafka.java_properties())
+    waiting, ahead = source.createWatermarkGenerator(None), source.createWatermarkGenerator(None)
+    out, out_ahead = Output(), Output()
+    waiting.onEvent(frame(topic, 0, 2, T0 + 2000), T0 + 2000, out)
+    ahead.onEvent(None, T0 + 600_000, out_ahead)  # another partition, far ahead
+    ahead.onPeriodicEmit(out_ahead)
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        waiting.onPeriodicEmit(out)
+        time.sleep(0.1)
+    assert out.watermarks == [T0], "held at its newest record (less the out-of-orderness)"
+    waiting.onEvent(frame(topic, 0, 9, T0 + 9000), T0 + 9000, out)
+    time.sleep(1.5)  # the broker asked again; wall time passes
+    waiting.onPeriodicEmit(out)
+    assert out.watermarks[-1] >= T0 + 600_000 - 2000, "at the end of its log it follows the others"
+
+
+def test_a_partition_at_the_end_of_its_log_runs_on_by_wall_time(
+    settings: Settings, unique: Callable[[str], str]
+) -> None:
+    topic = unique("live")
+    ensure_topics(settings, [topic], partitions=1)
+    producer = Producer(settings.kafka.librdkafka_properties())
+    producer.produce(topic, value=b"x", timestamp=T0)
+    assert producer.flush(30) == 0
+    g = strategy(settings, True, idle_ms=60_000, startup_ms=100, kafka=settings.kafka.java_properties())
+    live, out = g.createWatermarkGenerator(None), Output()
+    live.onEvent(frame(topic, 0, 0, T0), T0, out)
+    time.sleep(1.5)
+    live.onPeriodicEmit(out)
+    time.sleep(0.3)
+    live.onPeriodicEmit(out)
+    assert len(out.watermarks) == 2 and out.watermarks[1] - out.watermarks[0] >= 250

@@ -1,5 +1,9 @@
 package io.journeys.flink;
 
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.util.HashMap;
+import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
@@ -8,6 +12,9 @@ import org.apache.flink.api.common.eventtime.WatermarkGenerator;
 import org.apache.flink.api.common.eventtime.WatermarkGeneratorSupplier;
 import org.apache.flink.api.common.eventtime.WatermarkOutput;
 import org.apache.flink.api.common.eventtime.WatermarkStrategy;
+import org.apache.flink.util.clock.RelativeClock;
+import org.apache.flink.util.clock.SystemClock;
+import org.apache.kafka.common.TopicPartition;
 
 /**
  * Journey time, per Kafka partition: event time while its events flow, and wall-clock time from
@@ -27,42 +34,109 @@ import org.apache.flink.api.common.eventtime.WatermarkStrategy;
  * patience (Flink's source operator makes each split's generator when
  * the split is assigned, so a partition slow to fetch holds journey time back meanwhile).
  *
+ * <p>Wall time moves a partition's journey time on only when the partition has delivered all it
+ * has ({@link LogEnds}: its last record is at the end of its committed log). A partition whose
+ * records the consumer has not come to yet (a backlog drained one partition's fetch after the
+ * other) stays at its newest record's time, however long it waits: had wall time moved it, or
+ * had it followed the others, its own records would come behind journey time, late, and be
+ * decided at the wrong moment (a million-wait benchmark saw waits end minutes late that way).
+ * One that never comes to the end of its log (aborted transactions at its tail) is let go after
+ * {@link #STUCK_MS} of input activity; a broker that cannot be asked leaves the rule out.
+ *
+ * <p>Patience is counted on Flink's input activity clock, which stops while the source is
+ * back-pressured: a partition waiting its turn behind a slow job is not idle.
+ *
  * <p>Partitions share their clock through a static map keyed by an id made when the job is
  * built, so every subtask in one task manager shares it; task managers on other machines each
  * keep their own, which is no worse than each partition on its own.
  */
 public final class WallClockWatermarks<T> implements WatermarkGenerator<T> {
-  /** source id -> the largest (event time - out-of-orderness - arrival wall time) seen so far. */
-  private static final ConcurrentHashMap<String, AtomicLong> OFFSETS = new ConcurrentHashMap<>();
+  /** source id -> the most advanced journey time a partition of it has emitted. */
+  private static final ConcurrentHashMap<String, AtomicLong> SHARED = new ConcurrentHashMap<>();
+  /** Input activity after which a partition that never reaches its log's end counts as done. */
+  static final long STUCK_MS = 60_000;
 
   private final long outOfOrdernessMs;
   private final long idleMs;
   private final long startupMs;
   private final boolean follow;
+  private final String sourceId;
+  /** Kafka client properties to ask where the logs end; null: not asked (all taken as done). */
+  private final Map<String, String> kafka;
   private final AtomicLong shared;
+  private final RelativeClock activity;
   private long lastArrival = System.currentTimeMillis();
+  /** When the newest record (by time) arrived: journey time runs on by wall time from there. */
+  private long newestArrival;
+  private long lastActivity;
   private long newest = Long.MIN_VALUE;
-  private long offset = Long.MIN_VALUE;
   private long emitted = Long.MIN_VALUE;
+  private TopicPartition partition;
+  private long lastOffset = -1;
 
   WallClockWatermarks(
-      long outOfOrdernessMs, long idleMs, long startupMs, boolean follow, String sourceId) {
+      long outOfOrdernessMs,
+      long idleMs,
+      long startupMs,
+      boolean follow,
+      String sourceId,
+      Map<String, String> kafka,
+      RelativeClock activity) {
     this.outOfOrdernessMs = outOfOrdernessMs;
     this.idleMs = idleMs;
     this.startupMs = startupMs;
     this.follow = follow;
-    this.shared = OFFSETS.computeIfAbsent(sourceId, id -> new AtomicLong(Long.MIN_VALUE));
+    this.sourceId = sourceId;
+    this.kafka = kafka;
+    this.activity = activity;
+    this.lastActivity = activity.relativeTimeMillis();
+    this.shared = SHARED.computeIfAbsent(sourceId, id -> new AtomicLong(Long.MIN_VALUE));
   }
 
   @Override
   public void onEvent(T event, long timestamp, WatermarkOutput output) {
-    long now = System.currentTimeMillis();
-    lastArrival = now;
+    lastArrival = System.currentTimeMillis();
+    lastActivity = activity.relativeTimeMillis();
+    if (event instanceof byte[]) {
+      located((byte[]) event);
+    }
     if (timestamp > newest) {
       newest = timestamp;
-      offset = timestamp - outOfOrdernessMs - now;
-      shared.accumulateAndGet(offset, Math::max);
+      newestArrival = lastArrival;
     }
+  }
+
+  /** The partition and offset of a record frame (RecordFrameDeserializer's layout). */
+  private void located(byte[] frame) {
+    if (frame.length < 3 || frame[0] != 1) {
+      return;
+    }
+    ByteBuffer b = ByteBuffer.wrap(frame);
+    int topicLength = b.getShort(1) & 0xFFFF;
+    int at = 3 + topicLength;
+    if (frame.length < at + 12) {
+      return;
+    }
+    if (partition == null) {
+      String topic = new String(frame, 3, topicLength, StandardCharsets.UTF_8);
+      partition = new TopicPartition(topic, b.getInt(at));
+    }
+    lastOffset = b.getLong(at + 4);
+  }
+
+  /**
+   * Whether the partition has delivered all its committed log holds. A commit marker may follow
+   * the last record (transactional producers), so one offset short of the end counts as the end.
+   */
+  private boolean done(long quietActivity) {
+    if (kafka == null || partition == null) {
+      return true;
+    }
+    long end = LogEnds.of(sourceId, kafka).end(partition);
+    if (end == LogEnds.UNAVAILABLE) {
+      return true;
+    }
+    return (end != LogEnds.UNKNOWN && lastOffset + 2 >= end) || quietActivity > STUCK_MS;
   }
 
   @Override
@@ -79,36 +153,62 @@ public final class WallClockWatermarks<T> implements WatermarkGenerator<T> {
       }
       return;
     }
-    long now = System.currentTimeMillis();
-    // A partition that has delivered nothing since it was assigned is most often empty (a table
-    // nobody changed); it may also be slow to start (a cold task manager, a fetch that has not
-    // come back), and following the others then makes its backlog late. It is given the start-up
-    // patience, which is short by default: while it waits, no wait of the job fires.
-    long patience = newest == Long.MIN_VALUE ? startupMs : idleMs;
-    boolean quiet = now - lastArrival > patience;
-    long clock = offset;
-    if (quiet && follow) {
-      clock = Math.max(clock, shared.get());
-    }
-    if (clock == Long.MIN_VALUE) {
-      if (quiet) {
-        output.markIdle();
+    long quietActivity = activity.relativeTimeMillis() - lastActivity;
+    long clock;
+    if (newest == Long.MIN_VALUE) {
+      // A partition that has delivered nothing since it was assigned is most often empty (a table
+      // nobody changed); it may also be slow to start (a cold task manager, a fetch that has not
+      // come back), and following the others then makes its backlog late. It is given the
+      // start-up patience, which is short by default: while it waits, no wait of the job fires.
+      if (quietActivity <= startupMs) {
+        return;
       }
-      return;
+      clock = shared.get();
+      if (clock == Long.MIN_VALUE) {
+        output.markIdle();
+        return;
+      }
+    } else {
+      clock = newest - outOfOrdernessMs;
+      if (done(quietActivity)) {
+        long now = System.currentTimeMillis();
+        clock += now - newestArrival;
+        if (now - lastArrival > idleMs) {
+          clock = Math.max(clock, shared.get());
+        }
+      }
     }
-    long watermark = now + clock;
-    if (watermark > emitted) {
-      emitted = watermark;
-      output.emitWatermark(new Watermark(watermark));
+    if (clock > emitted) {
+      emitted = clock;
+      shared.accumulateAndGet(clock, Math::max);
+      output.emitWatermark(new Watermark(clock));
     }
   }
 
   /** A strategy for PyFlink: `WatermarkStrategy(jvm.io.journeys.flink.WallClockWatermarks.strategy(...))`. */
   public static <T> WatermarkStrategy<T> strategy(
       long outOfOrdernessMs, long idleMs, long startupMs, boolean follow) {
+    return strategy(outOfOrdernessMs, idleMs, startupMs, follow, null);
+  }
+
+  /**
+   * @param kafka the source's Kafka client properties (bootstrap servers, security), to ask where
+   *     each partition's log ends; null to take every quiet partition as done
+   */
+  public static <T> WatermarkStrategy<T> strategy(
+      long outOfOrdernessMs, long idleMs, long startupMs, boolean follow, Map<String, String> kafka) {
     String sourceId = UUID.randomUUID().toString();
+    HashMap<String, String> properties = kafka == null ? null : new HashMap<>(kafka);
     WatermarkGeneratorSupplier<T> supplier =
-        context -> new WallClockWatermarks<>(outOfOrdernessMs, idleMs, startupMs, follow, sourceId);
+        context ->
+            new WallClockWatermarks<>(
+                outOfOrdernessMs,
+                idleMs,
+                startupMs,
+                follow,
+                sourceId,
+                properties,
+                context == null ? SystemClock.getInstance() : context.getInputActivityClock());
     // PyFlink adds its own (Python) timestamp assigner; idleness is handled above
     return WatermarkStrategy.forGenerator(supplier);
   }
