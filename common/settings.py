@@ -114,6 +114,9 @@ class FlinkSettings(BaseModel):
     #: The floor on action latency in exactly-once mode: outputs become visible on commit.
     checkpoint_interval_ms: int = 1000
     checkpoint_dir: str = str(REPO / ".stack" / "checkpoints")
+    #: where an embedded MiniCluster's JVM writes its log, a crash report (hs_err_pid*.log) and
+    #: RocksDB's LOG files; a JVM's default is its working directory, often the checkout
+    log_dir: str = str(REPO / ".stack" / "logs" / "flink")
     #: rocksdb (state on disk, incremental checkpoints: any number of customers) or hashmap
     #: (state on the JVM heap, full snapshots: faster per record, for state that fits in memory)
     state_backend: str = "rocksdb"

@@ -30,6 +30,8 @@ def flink_config_values(settings: Settings) -> dict[str, str]:
         "execution.checkpointing.dir": Path(f.checkpoint_dir).resolve().as_uri(),
         "execution.checkpointing.incremental": "true",
         "state.backend.type": f.state_backend,
+        # RocksDB's LOG files, else beside the interpreter's packages (pyflink/log) or the state
+        "state.backend.rocksdb.log.dir": str(Path(f.log_dir).resolve() / "rocksdb"),
         # latency: Flink's defaults add up to over half a second per record (docs/performance.md)
         "pipeline.auto-watermark-interval": f"{f.watermark_interval_ms} ms",
         "execution.buffer-timeout.interval": f"{f.buffer_timeout_ms} ms",
@@ -87,9 +89,21 @@ def _embedded_python_path() -> None:
     os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys([*paths, *current]))
 
 
+def _jvm_logs(settings: Settings) -> None:
+    """Where the JVM this process starts (PyFlink's gateway, which runs the MiniCluster) logs and
+    writes a crash report; a JVM already running keeps its own."""
+    folder = Path(settings.flink.log_dir).resolve()
+    (folder / "rocksdb").mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("FLINK_LOG_DIR", str(folder))
+    args = os.environ.get("JVM_ARGS", "")
+    if "-XX:ErrorFile" not in args:
+        os.environ["JVM_ARGS"] = f"{args} -XX:ErrorFile={folder}/hs_err_pid%p.log".strip()
+
+
 def create_environment(settings: Settings) -> StreamExecutionEnvironment:
     """A local MiniCluster when run from Python; the cluster's own when submitted with `flink run`."""
     _embedded_python_path()
+    _jvm_logs(settings)
     env = StreamExecutionEnvironment.get_execution_environment(flink_configuration(settings))
     env.set_parallelism(settings.flink.parallelism)
     return env

@@ -88,7 +88,7 @@ def environment() -> dict[str, str]:
 
 def prepare(pyflink: Path) -> None:
     conf, lib = HOME / "conf", HOME / "lib"
-    for d in (conf, lib, HOME / "run", LOGS):
+    for d in (conf, lib, HOME / "run", LOGS, LOGS / "rocksdb"):
         d.mkdir(parents=True, exist_ok=True)
     for f in (pyflink / "conf").glob("log*"):
         (conf / f.name).write_bytes(f.read_bytes())
@@ -106,7 +106,8 @@ def prepare(pyflink: Path) -> None:
             break
     (conf / "config.yaml").write_text(
         f"""# written by deploy/local/cluster.py
-env.java.opts.all: {java_opts}
+env.java.opts.all: {java_opts} -XX:ErrorFile={LOGS}/hs_err_pid%p.log
+state.backend.rocksdb.log.dir: {LOGS}/rocksdb
 env.pid.dir: {HOME / "run"}
 env.log.dir: {LOGS}
 jobmanager.bind-host: 127.0.0.1

@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+import os
 import sys
+from pathlib import Path
+
+import pytest
 
 from common.settings import Settings
-from jobs.environment import flink_config_values
+from jobs.environment import _jvm_logs, flink_config_values
 
 
 def _values(**flink: object) -> dict[str, str]:
@@ -66,3 +70,22 @@ def test_a_restore_path_becomes_a_uri_and_a_uri_stays_one() -> None:
         _values(restore_from="file:/x/savepoint-1")["execution.state-recovery.path"] == "file:/x/savepoint-1"
     )
     assert _values(restore_from="s3://b/savepoint-1")["execution.state-recovery.path"] == "s3://b/savepoint-1"
+
+
+def test_rocksdb_logs_go_to_the_log_folder_not_beside_the_packages(tmp_path: Path) -> None:
+    values = _values(log_dir=str(tmp_path / "logs"))
+    assert values["state.backend.rocksdb.log.dir"] == str(tmp_path / "logs" / "rocksdb")
+
+
+def test_the_jvm_started_here_writes_its_log_and_crash_report_to_the_log_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("FLINK_LOG_DIR", raising=False)
+    monkeypatch.setenv("JVM_ARGS", "-Xss2m")
+    s = Settings().model_copy(
+        update={"flink": Settings().flink.model_copy(update={"log_dir": str(tmp_path / "logs")})}
+    )
+    _jvm_logs(s)
+    assert os.environ["FLINK_LOG_DIR"] == str(tmp_path / "logs")
+    assert os.environ["JVM_ARGS"] == f"-Xss2m -XX:ErrorFile={tmp_path / 'logs'}/hs_err_pid%p.log"
+    assert (tmp_path / "logs" / "rocksdb").is_dir()
