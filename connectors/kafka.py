@@ -73,7 +73,12 @@ class KafkaRecordSource:
             WatermarkStrategy.no_watermarks()
             if self.journey_time is None
             else journey_time(
-                *self.journey_time, follow=not self.bounded, kafka=self.settings.kafka.java_properties()
+                *self.journey_time,
+                follow=not self.bounded,
+                kafka=self.settings.kafka.java_properties(),
+                topics=self.topics,
+                group=self.settings.consumer_group,
+                readers=self.settings.flink.parallelism,
             )
         )
         return env.from_source(builder.build(), watermarks, self.name, type_info=BYTES).uid(
@@ -87,6 +92,9 @@ def journey_time(
     startup_ms: int,
     follow: bool = True,
     kafka: dict[str, str] | None = None,
+    topics: tuple[str, ...] = (),
+    group: str | None = None,
+    readers: int = 0,
 ) -> WatermarkStrategy:
     """Watermarks per partition from the records' Kafka timestamps, which producers set to the
     event's own time (our replay tools do; Debezium and collectors stamp when the change or click
@@ -107,7 +115,9 @@ def journey_time(
     `kafka` (client properties): the broker is asked where each partition's log ends, so that
     wall time and following move a partition's journey time only once it has delivered all it
     has; a partition whose backlog the consumer has not come to yet holds journey time at its
-    newest record, and its records are not late when they come.
+    newest record, and its records are not late when they come. With the source's `topics`,
+    consumer `group` and parallelism (`readers`), a partition that has delivered nothing waits
+    while one its reader owns has records past the start and has not delivered them yet.
     """
     gateway = get_gateway()
     properties = None
@@ -116,7 +126,7 @@ def journey_time(
         for k, v in kafka.items():
             properties.put(k, v)
     strategy = gateway.jvm.io.journeys.flink.WallClockWatermarks.strategy(
-        out_of_orderness_ms, idle_ms, startup_ms, follow, properties
+        out_of_orderness_ms, idle_ms, startup_ms, follow, properties, ",".join(topics), group, readers
     )
     return WatermarkStrategy(strategy)
 

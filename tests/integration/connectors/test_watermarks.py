@@ -12,9 +12,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from pyflink.java_gateway import get_gateway
-
 from confluent_kafka import Producer
+from pyflink.java_gateway import get_gateway
 
 from common.settings import Settings
 from connectors.admin import ensure_topics
@@ -59,7 +58,9 @@ def strategy(
         properties = jvm.java.util.HashMap()
         for k, v in kafka.items():
             properties.put(k, v)
-    return jvm.io.journeys.flink.WallClockWatermarks.strategy(2000, idle_ms, startup_ms, follow, properties)
+    return jvm.io.journeys.flink.WallClockWatermarks.strategy(
+        2000, idle_ms, startup_ms, follow, properties, "", None, 0
+    )
 
 
 def frame(topic: str, partition: int, offset: int, ts: int) -> bytes:
@@ -162,3 +163,78 @@ def test_a_partition_at_the_end_of_its_log_runs_on_by_wall_time(
     time.sleep(0.3)
     live.onPeriodicEmit(out)
     assert len(out.watermarks) == 2 and out.watermarks[1] - out.watermarks[0] >= 250
+
+
+class Reader:
+    """The context Flink gives a generator, for source subtask 0 (py4j implements it here)."""
+
+    def __init__(self) -> None:
+        self.clock = get_gateway().jvm.org.apache.flink.util.clock.SystemClock.getInstance()
+
+    def getMetricGroup(self) -> Any:
+        return self
+
+    def getAllVariables(self) -> Any:
+        variables = get_gateway().jvm.java.util.HashMap()
+        variables.put("<subtask_index>", "0")
+        return variables
+
+    def getInputActivityClock(self) -> Any:
+        return self.clock
+
+    class Java:
+        implements = [
+            "org.apache.flink.api.common.eventtime.WatermarkGeneratorSupplier$Context",
+            "org.apache.flink.metrics.MetricGroup",
+        ]
+
+
+def test_a_partition_whose_first_records_are_still_to_come_waits_for_them(
+    settings: Settings, unique: Callable[[str], str]
+) -> None:
+    """At a start on a backlog the consumer drains one partition's fetch after the other: one
+    that has delivered nothing yet, while a partition of its reader has records past the start,
+    must not go idle or follow the others, or all its records would be late."""
+    create_environment(settings)
+    topic, empty = unique("first"), unique("empty")
+    ensure_topics(settings, [topic, empty], partitions=1)
+    producer = Producer(settings.kafka.librdkafka_properties())
+    for i in range(3):  # (one record alone could be a transaction's commit marker)
+        producer.produce(topic, value=b"x", timestamp=T0 + i)
+    assert producer.flush(30) == 0
+    jvm = get_gateway().jvm
+    kafka = jvm.java.util.HashMap()
+    for k, v in settings.kafka.java_properties().items():
+        kafka.put(k, v)
+
+    def source(topics: str) -> Any:
+        return jvm.io.journeys.flink.WallClockWatermarks.strategy(
+            2000, 50, 100, True, kafka, topics, unique("group"), 1
+        )
+
+    backlog = source(topic)
+    ahead, out_ahead = backlog.createWatermarkGenerator(Reader()), Output()
+    ahead.onEvent(None, T0 + 600_000, out_ahead)
+    ahead.onPeriodicEmit(out_ahead)
+    waiting, out = backlog.createWatermarkGenerator(Reader()), Output()
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        waiting.onPeriodicEmit(out)
+        time.sleep(0.1)
+    assert (out.watermarks, out.idle) == ([], False), "it holds journey time until its records come"
+    for i in range(3):
+        waiting.onEvent(frame(topic, 0, i, T0 + i), T0 + i, out)
+    time.sleep(1.5)
+    waiting.onPeriodicEmit(out)
+    assert out.watermarks and out.watermarks[-1] >= T0 + 600_000 - 2000, "then, at its end, it follows"
+
+    nothing = source(empty)
+    clocked, out_clocked = nothing.createWatermarkGenerator(Reader()), Output()
+    clocked.onEvent(None, T0 + 600_000, out_clocked)
+    clocked.onPeriodicEmit(out_clocked)
+    idle, out_idle = nothing.createWatermarkGenerator(Reader()), Output()
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline and not out_idle.watermarks:
+        idle.onPeriodicEmit(out_idle)
+        time.sleep(0.1)
+    assert out_idle.watermarks, "a partition with nothing to deliver follows the others after the patience"

@@ -12,10 +12,11 @@ cluster in tests/e2e.)
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
-from common.settings import Settings
+from common.settings import REPO, Settings
 from tests.flink_cluster import rest, submit_journey, wait_until_finished
 from tests.journey_checks import assert_cart_paths, assert_same_decisions, read_outputs, shop_day_in_kafka
 
@@ -37,3 +38,32 @@ def test_the_journey_job_submitted_to_a_standalone_cluster_gives_what_simulate_g
     actions, events = read_outputs(s, sim.actions, sim.journey_events)
     assert_same_decisions(actions, events, sim.actions, sim.journey_events)
     assert_cart_paths(actions, events)
+
+
+def test_jobs_ending_one_after_another_leave_every_task_manager_up(
+    flink_cluster: str, settings: Settings, unique: Callable[[str], str], tmp_path: Path
+) -> None:
+    """A job's end once took its TaskManager down (SIGSEGV: a Python gauge read by Flink's metric
+    thread while the job closed). Jobs end here one after another while their metrics are read as
+    the web UI reads them; every TaskManager must still be there, and no crash report written."""
+    s, _ = shop_day_in_kafka(settings, unique)
+    managers = {tm["id"] for tm in rest(f"{flink_cluster}/taskmanagers")["taskmanagers"]}
+    assert managers, "the cluster has task managers"
+    logs = REPO / ".stack" / "logs"
+    crashes_before = set(logs.rglob("hs_err_pid*.log")) | set(REPO.glob("hs_err_pid*.log"))
+    for run in range(4):
+        r = s.model_copy(
+            update={
+                "consumer_group": f"{s.consumer_group}-{run}",
+                "flink": s.flink.model_copy(update={"checkpoint_dir": str(tmp_path / f"run-{run}")}),
+                "sink": s.sink.model_copy(
+                    update={"transactional_id_prefix": f"{s.sink.transactional_id_prefix}-{run}"}
+                ),
+            }
+        )
+        job_id = submit_journey(r, "--bounded")
+        assert wait_until_finished(flink_cluster, job_id, read_metrics=True) > 0, "metrics were read"
+        now = {tm["id"] for tm in rest(f"{flink_cluster}/taskmanagers")["taskmanagers"]}
+        assert now == managers, f"after job {run + 1}, task managers {sorted(managers - now)} are gone"
+    crashes = set(logs.rglob("hs_err_pid*.log")) | set(REPO.glob("hs_err_pid*.log"))
+    assert crashes == crashes_before, f"crash reports written: {sorted(crashes - crashes_before)}"

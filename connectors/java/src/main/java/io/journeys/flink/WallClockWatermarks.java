@@ -3,6 +3,7 @@ package io.journeys.flink;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
@@ -55,6 +56,8 @@ public final class WallClockWatermarks<T> implements WatermarkGenerator<T> {
   private static final ConcurrentHashMap<String, AtomicLong> SHARED = new ConcurrentHashMap<>();
   /** Input activity after which a partition that never reaches its log's end counts as done. */
   static final long STUCK_MS = 60_000;
+  /** Input activity after which a partition that has delivered nothing stops waiting for it. */
+  static final long FIRST_RECORDS_MS = 60_000;
 
   private final long outOfOrdernessMs;
   private final long idleMs;
@@ -63,6 +66,11 @@ public final class WallClockWatermarks<T> implements WatermarkGenerator<T> {
   private final String sourceId;
   /** Kafka client properties to ask where the logs end; null: not asked (all taken as done). */
   private final Map<String, String> kafka;
+  private final List<String> topics;
+  private final String group;
+  private final int readers;
+  /** This generator's reader (the source subtask), -1 when not known. */
+  private final int reader;
   private final AtomicLong shared;
   private final RelativeClock activity;
   private long lastArrival = System.currentTimeMillis();
@@ -81,6 +89,10 @@ public final class WallClockWatermarks<T> implements WatermarkGenerator<T> {
       boolean follow,
       String sourceId,
       Map<String, String> kafka,
+      List<String> topics,
+      String group,
+      int readers,
+      int reader,
       RelativeClock activity) {
     this.outOfOrdernessMs = outOfOrdernessMs;
     this.idleMs = idleMs;
@@ -88,6 +100,10 @@ public final class WallClockWatermarks<T> implements WatermarkGenerator<T> {
     this.follow = follow;
     this.sourceId = sourceId;
     this.kafka = kafka;
+    this.topics = topics;
+    this.group = group;
+    this.readers = readers;
+    this.reader = reader;
     this.activity = activity;
     this.lastActivity = activity.relativeTimeMillis();
     this.shared = SHARED.computeIfAbsent(sourceId, id -> new AtomicLong(Long.MIN_VALUE));
@@ -120,6 +136,9 @@ public final class WallClockWatermarks<T> implements WatermarkGenerator<T> {
     if (partition == null) {
       String topic = new String(frame, 3, topicLength, StandardCharsets.UTF_8);
       partition = new TopicPartition(topic, b.getInt(at));
+      if (kafka != null) {
+        ends().end(partition); // claimed: the others of its reader stop waiting for it
+      }
     }
     lastOffset = b.getLong(at + 4);
   }
@@ -132,11 +151,24 @@ public final class WallClockWatermarks<T> implements WatermarkGenerator<T> {
     if (kafka == null || partition == null) {
       return true;
     }
-    long end = LogEnds.of(sourceId, kafka).end(partition);
+    long end = ends().end(partition);
     if (end == LogEnds.UNAVAILABLE) {
       return true;
     }
     return (end != LogEnds.UNKNOWN && lastOffset + 2 >= end) || quietActivity > STUCK_MS;
+  }
+
+  private LogEnds ends() {
+    return LogEnds.of(sourceId, kafka, topics, group, readers);
+  }
+
+  /**
+   * Whether a partition that has delivered nothing may be about to: a backlog's first records
+   * can come long after the start when the consumer drains other partitions' fetches first, and
+   * had it gone idle or followed the others, all of them would be late.
+   */
+  private boolean firstRecordsComing(long quietActivity) {
+    return kafka != null && quietActivity <= FIRST_RECORDS_MS && ends().firstRecordsComing(reader);
   }
 
   @Override
@@ -160,7 +192,7 @@ public final class WallClockWatermarks<T> implements WatermarkGenerator<T> {
       // nobody changed); it may also be slow to start (a cold task manager, a fetch that has not
       // come back), and following the others then makes its backlog late. It is given the
       // start-up patience, which is short by default: while it waits, no wait of the job fires.
-      if (quietActivity <= startupMs) {
+      if (quietActivity <= startupMs || firstRecordsComing(quietActivity)) {
         return;
       }
       clock = shared.get();
@@ -188,17 +220,28 @@ public final class WallClockWatermarks<T> implements WatermarkGenerator<T> {
   /** A strategy for PyFlink: `WatermarkStrategy(jvm.io.journeys.flink.WallClockWatermarks.strategy(...))`. */
   public static <T> WatermarkStrategy<T> strategy(
       long outOfOrdernessMs, long idleMs, long startupMs, boolean follow) {
-    return strategy(outOfOrdernessMs, idleMs, startupMs, follow, null);
+    return strategy(outOfOrdernessMs, idleMs, startupMs, follow, null, "", null, 0);
   }
 
   /**
    * @param kafka the source's Kafka client properties (bootstrap servers, security), to ask where
    *     each partition's log ends; null to take every quiet partition as done
+   * @param topics the source's topics, comma-separated
+   * @param group the source's consumer group (where it starts without a checkpoint)
+   * @param readers the source's parallelism
    */
   public static <T> WatermarkStrategy<T> strategy(
-      long outOfOrdernessMs, long idleMs, long startupMs, boolean follow, Map<String, String> kafka) {
+      long outOfOrdernessMs,
+      long idleMs,
+      long startupMs,
+      boolean follow,
+      Map<String, String> kafka,
+      String topics,
+      String group,
+      int readers) {
     String sourceId = UUID.randomUUID().toString();
     HashMap<String, String> properties = kafka == null ? null : new HashMap<>(kafka);
+    List<String> topicList = topics.isEmpty() ? List.of() : List.of(topics.split(","));
     WatermarkGeneratorSupplier<T> supplier =
         context ->
             new WallClockWatermarks<>(
@@ -208,8 +251,25 @@ public final class WallClockWatermarks<T> implements WatermarkGenerator<T> {
                 follow,
                 sourceId,
                 properties,
+                topicList,
+                group,
+                readers,
+                readerOf(context),
                 context == null ? SystemClock.getInstance() : context.getInputActivityClock());
     // PyFlink adds its own (Python) timestamp assigner; idleness is handled above
     return WatermarkStrategy.forGenerator(supplier);
+  }
+
+  /** The source subtask a generator runs in, from its metric group's scope; -1 if not known. */
+  private static int readerOf(WatermarkGeneratorSupplier.Context context) {
+    if (context == null || context.getMetricGroup() == null) {
+      return -1;
+    }
+    String index = context.getMetricGroup().getAllVariables().get("<subtask_index>");
+    try {
+      return index == null ? -1 : Integer.parseInt(index);
+    } catch (NumberFormatException e) {
+      return -1;
+    }
   }
 }
