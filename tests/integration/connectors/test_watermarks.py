@@ -189,6 +189,22 @@ class Reader:
         ]
 
 
+def behind_one_ahead(strategy: Any) -> tuple[Any, Output]:
+    """A generator that has delivered nothing, of a source whose other partition is far ahead."""
+    ahead, out_ahead = strategy.createWatermarkGenerator(Reader()), Output()
+    ahead.onEvent(None, T0 + 600_000, out_ahead)
+    ahead.onPeriodicEmit(out_ahead)
+    return strategy.createWatermarkGenerator(Reader()), Output()
+
+
+def emit_for(g: Any, out: Output, seconds: float, until_watermark: bool = False) -> None:
+    """Periodic emits every 100 ms for `seconds` (or until a watermark comes)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not (until_watermark and out.watermarks):
+        g.onPeriodicEmit(out)
+        time.sleep(0.1)
+
+
 def test_a_partition_whose_first_records_are_still_to_come_waits_for_them(
     settings: Settings, unique: Callable[[str], str]
 ) -> None:
@@ -212,15 +228,8 @@ def test_a_partition_whose_first_records_are_still_to_come_waits_for_them(
             2000, 50, 100, True, kafka, topics, unique("group"), 1
         )
 
-    backlog = source(topic)
-    ahead, out_ahead = backlog.createWatermarkGenerator(Reader()), Output()
-    ahead.onEvent(None, T0 + 600_000, out_ahead)
-    ahead.onPeriodicEmit(out_ahead)
-    waiting, out = backlog.createWatermarkGenerator(Reader()), Output()
-    deadline = time.monotonic() + 3
-    while time.monotonic() < deadline:
-        waiting.onPeriodicEmit(out)
-        time.sleep(0.1)
+    waiting, out = behind_one_ahead(source(topic))
+    emit_for(waiting, out, 3)
     assert (out.watermarks, out.idle) == ([], False), "it holds journey time until its records come"
     for i in range(3):
         waiting.onEvent(frame(topic, 0, i, T0 + i), T0 + i, out)
@@ -228,13 +237,6 @@ def test_a_partition_whose_first_records_are_still_to_come_waits_for_them(
     waiting.onPeriodicEmit(out)
     assert out.watermarks and out.watermarks[-1] >= T0 + 600_000 - 2000, "then, at its end, it follows"
 
-    nothing = source(empty)
-    clocked, out_clocked = nothing.createWatermarkGenerator(Reader()), Output()
-    clocked.onEvent(None, T0 + 600_000, out_clocked)
-    clocked.onPeriodicEmit(out_clocked)
-    idle, out_idle = nothing.createWatermarkGenerator(Reader()), Output()
-    deadline = time.monotonic() + 3
-    while time.monotonic() < deadline and not out_idle.watermarks:
-        idle.onPeriodicEmit(out_idle)
-        time.sleep(0.1)
+    idle, out_idle = behind_one_ahead(source(empty))
+    emit_for(idle, out_idle, 3, until_watermark=True)
     assert out_idle.watermarks, "a partition with nothing to deliver follows the others after the patience"
