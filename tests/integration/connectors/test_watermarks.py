@@ -17,6 +17,7 @@ from pyflink.java_gateway import get_gateway
 
 from common.settings import Settings
 from connectors.admin import ensure_topics
+from connectors.kafka import journey_time
 from jobs.environment import create_environment
 
 pytestmark = pytest.mark.integration
@@ -48,19 +49,11 @@ def generator(settings: Settings, follow: bool, idle_ms: int = 50, startup_ms: i
     return strategy(settings, follow, idle_ms, startup_ms).createWatermarkGenerator(None)
 
 
-def strategy(
-    settings: Settings, follow: bool, idle_ms: int, startup_ms: int, kafka: dict[str, str] | None = None
-) -> Any:
+def strategy(settings: Settings, follow: bool, idle_ms: int, startup_ms: int, **source: Any) -> Any:
+    """The Java strategy the job's source gets (`connectors.kafka.journey_time`); `source`: its
+    Kafka properties, topics, group and parallelism, as `KafkaRecordSource` passes them."""
     create_environment(settings)  # puts the project's jar on the gateway's class path
-    jvm = get_gateway().jvm
-    properties = None
-    if kafka is not None:
-        properties = jvm.java.util.HashMap()
-        for k, v in kafka.items():
-            properties.put(k, v)
-    return jvm.io.journeys.flink.WallClockWatermarks.strategy(
-        2000, idle_ms, startup_ms, follow, properties, "", None, 0
-    )
+    return journey_time(2000, idle_ms, startup_ms, follow, **source)._j_watermark_strategy
 
 
 def frame(topic: str, partition: int, offset: int, ts: int) -> bytes:
@@ -218,14 +211,11 @@ def test_a_partition_whose_first_records_are_still_to_come_waits_for_them(
     for i in range(3):  # (one record alone could be a transaction's commit marker)
         producer.produce(topic, value=b"x", timestamp=T0 + i)
     assert producer.flush(30) == 0
-    jvm = get_gateway().jvm
-    kafka = jvm.java.util.HashMap()
-    for k, v in settings.kafka.java_properties().items():
-        kafka.put(k, v)
 
-    def source(topics: str) -> Any:
-        return jvm.io.journeys.flink.WallClockWatermarks.strategy(
-            2000, 50, 100, True, kafka, topics, unique("group"), 1
+    def source(topic: str) -> Any:
+        kafka = settings.kafka.java_properties()
+        return strategy(
+            settings, True, 50, 100, kafka=kafka, topics=(topic,), group=unique("group"), readers=1
         )
 
     waiting, out = behind_one_ahead(source(topic))

@@ -2,17 +2,18 @@ package io.journeys.flink;
 
 import java.util.Collection;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import org.apache.kafka.clients.admin.Admin;
-import org.apache.kafka.clients.admin.TopicDescription;
-import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.clients.admin.ListOffsetsOptions;
 import org.apache.kafka.clients.admin.ListOffsetsResult.ListOffsetsResultInfo;
 import org.apache.kafka.clients.admin.OffsetSpec;
+import org.apache.kafka.clients.admin.TopicDescription;
+import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.common.IsolationLevel;
 import org.apache.kafka.common.TopicPartition;
 import org.slf4j.Logger;
@@ -61,6 +62,8 @@ final class LogEnds {
   private volatile Set<TopicPartition> waiting = Set.of();
   private volatile boolean waitingKnown;
   private volatile long lastAsked = System.currentTimeMillis();
+  /** When a partition that has delivered nothing last asked: only then are they looked for. */
+  private volatile long firstRecordsAsked;
   private volatile int failures;
 
   private LogEnds(String sourceId, Map<String, String> kafka, List<String> topics, String group, int readers) {
@@ -97,6 +100,7 @@ final class LogEnds {
     if (reader < 0 || readers <= 0 || topics.isEmpty()) {
       return false;
     }
+    firstRecordsAsked = lastAsked;
     local.add(reader);
     if (failures >= FAILURES) {
       return false;
@@ -137,8 +141,12 @@ final class LogEnds {
         if (!watched.isEmpty()) {
           poll(admin);
         }
-        if (!local.isEmpty() && !topics.isEmpty()) {
+        if (System.currentTimeMillis() - firstRecordsAsked < 5 * POLL_MS) {
           pollUnstarted(admin);
+        } else {
+          // nobody waits for first records (they have come, or the wait's cap has passed): no
+          // need to ask each second; a question after the gap waits for a fresh answer
+          waitingKnown = false;
         }
         Thread.sleep(POLL_MS);
       }
@@ -157,24 +165,20 @@ final class LogEnds {
     try {
       Map<String, TopicDescription> described =
           admin.describeTopics(topics).allTopicNames().get(5, TimeUnit.SECONDS);
-      Map<TopicPartition, OffsetSpec> latest = new HashMap<>();
+      Set<TopicPartition> unstarted = new HashSet<>();
       Map<TopicPartition, OffsetSpec> earliest = new HashMap<>();
       for (TopicDescription d : described.values()) {
         for (var info : d.partitions()) {
           TopicPartition p = new TopicPartition(d.name(), info.partition());
           if (local.contains(owner(p, readers)) && !watched.contains(p)) {
-            latest.put(p, OffsetSpec.latest());
+            unstarted.add(p);
             earliest.put(p, OffsetSpec.earliest());
           }
         }
       }
-      Set<TopicPartition> found = ConcurrentHashMap.newKeySet();
-      if (!latest.isEmpty()) {
-        var ends =
-            admin
-                .listOffsets(latest, new ListOffsetsOptions(IsolationLevel.READ_COMMITTED))
-                .all()
-                .get(5, TimeUnit.SECONDS);
+      Set<TopicPartition> found = new HashSet<>(); // published whole, never changed
+      if (!unstarted.isEmpty()) {
+        Map<TopicPartition, ListOffsetsResultInfo> stable = lastStable(admin, unstarted);
         var starts = admin.listOffsets(earliest).all().get(5, TimeUnit.SECONDS);
         Map<TopicPartition, OffsetAndMetadata> committed =
             group == null
@@ -183,11 +187,11 @@ final class LogEnds {
                     .listConsumerGroupOffsets(group)
                     .partitionsToOffsetAndMetadata()
                     .get(5, TimeUnit.SECONDS);
-        for (TopicPartition p : latest.keySet()) {
+        for (TopicPartition p : unstarted) {
           OffsetAndMetadata c = committed.get(p);
           long from = Math.max(starts.get(p).offset(), c == null ? 0 : c.offset());
           // one offset past the start may be a commit marker alone
-          if (ends.get(p).offset() > from + 1) {
+          if (stable.get(p).offset() > from + 1) {
             found.add(p);
           }
         }
@@ -203,17 +207,22 @@ final class LogEnds {
     }
   }
 
-  private void poll(Admin admin) throws InterruptedException {
+  /** Where each partition's committed log ends: what a read_committed consumer can reach. */
+  private static Map<TopicPartition, ListOffsetsResultInfo> lastStable(
+      Admin admin, Collection<TopicPartition> partitions) throws Exception {
     Map<TopicPartition, OffsetSpec> latest = new HashMap<>();
-    for (TopicPartition p : watched) {
+    for (TopicPartition p : partitions) {
       latest.put(p, OffsetSpec.latest());
     }
+    return admin
+        .listOffsets(latest, new ListOffsetsOptions(IsolationLevel.READ_COMMITTED))
+        .all()
+        .get(5, TimeUnit.SECONDS);
+  }
+
+  private void poll(Admin admin) throws InterruptedException {
     try {
-      Map<TopicPartition, ListOffsetsResultInfo> found =
-          admin
-              .listOffsets(latest, new ListOffsetsOptions(IsolationLevel.READ_COMMITTED))
-              .all()
-              .get(5, TimeUnit.SECONDS);
+      Map<TopicPartition, ListOffsetsResultInfo> found = lastStable(admin, watched);
       if (ends.isEmpty()) {
         LOG.info("the broker says where {} input partitions end", found.size());
       }
