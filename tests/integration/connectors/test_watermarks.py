@@ -6,18 +6,21 @@ an unbounded one follows wall-clock time when a partition goes quiet, so that li
 
 from __future__ import annotations
 
+import itertools
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from confluent_kafka import Producer
+from pyflink.common import Row, Types
+from pyflink.datastream.functions import ProcessFunction
 from pyflink.java_gateway import get_gateway
 
 from common.settings import Settings
 from connectors.admin import ensure_topics
-from connectors.kafka import journey_time
+from connectors.kafka import KafkaRecordSource, journey_time
 from jobs.environment import create_environment
 
 pytestmark = pytest.mark.integration
@@ -230,3 +233,94 @@ def test_a_partition_whose_first_records_are_still_to_come_waits_for_them(
     idle, out_idle = behind_one_ahead(source(empty))
     emit_for(idle, out_idle, 3, until_watermark=True)
     assert out_idle.watermarks, "a partition with nothing to deliver follows the others after the patience"
+
+
+class Lateness(ProcessFunction):  # type: ignore[misc]
+    """Each record's partition and whether it came behind the watermark, a little slowly, so
+    that the source (chained to this) delivers its backlog over a few seconds."""
+
+    def process_element(self, frame: bytes, ctx: ProcessFunction.Context) -> Iterator[Row]:
+        time.sleep(0.0003)
+        topic_length = struct.unpack_from(">H", frame, 1)[0]
+        partition = struct.unpack_from(">i", frame, 3 + topic_length)[0]
+        yield Row(partition, ctx.timestamp() <= ctx.timer_service().current_watermark())
+
+
+def test_through_flinks_source_no_partition_still_delivering_is_overtaken(
+    settings: Settings, unique: Callable[[str], str]
+) -> None:
+    """The job's source, in a running job: one partition has a long backlog of old records,
+    another a few records a day later. Flink's source operator makes a generator for the
+    reader's own output besides one per partition, and sends what it emits past the minimum
+    over the partitions; it sees no record, and had it followed the others, the backlog would
+    have come behind the watermark."""
+    topic = unique("overtaken")
+    ensure_topics(settings, [topic], partitions=2)
+    # small batches, and a few of each partition per fetch: the consumer alternates between the
+    # partitions, so the one ahead is done while the other's backlog is still coming
+    producer = Producer({**settings.kafka.librdkafka_properties(), "batch.num.messages": 20})
+    behind, ahead = 5_000, 200
+    for i in range(behind):
+        producer.produce(topic, partition=0, value=b"x", timestamp=T0 + i * 1000)
+    for i in range(ahead):
+        producer.produce(topic, partition=1, value=b"y", timestamp=T0 + 86_400_000 + i)
+    assert producer.flush(30) == 0
+    s = settings.model_copy(
+        update={
+            "consumer_group": unique("group"),
+            "flink": settings.flink.model_copy(update={"parallelism": 1}),
+            "kafka": settings.kafka.model_copy(
+                update={"extra": {"max.partition.fetch.bytes": "2048", "fetch.max.wait.ms": "10"}}
+            ),
+        }
+    )
+    env = create_environment(s)
+    frames = KafkaRecordSource(s, (topic,), "inputs", journey_time=(100, 50, 100))(env)
+    rows = frames.process(Lateness(), output_type=Types.ROW([Types.INT(), Types.BOOLEAN()]))
+    # (with `limit`, PyFlink waits about two minutes for the job to end after the last row)
+    with rows.execute_and_collect("overtaken") as results:
+        got = [(r[0], r[1]) for r in itertools.islice(results, behind + ahead)]
+    assert len(got) == behind + ahead
+    late = [p for p, was_late in got if was_late]
+    assert late == [], (
+        f"{late.count(0)} of partition 0's and {late.count(1)} of partition 1's records came late"
+    )
+
+
+class SeenWatermark(ProcessFunction):  # type: ignore[misc]
+    def process_element(self, frame: bytes, ctx: ProcessFunction.Context) -> Iterator[int]:
+        yield ctx.timer_service().current_watermark()
+
+
+def test_through_flinks_source_a_reader_with_no_partition_does_not_hold_the_job_back(
+    settings: Settings, unique: Callable[[str], str]
+) -> None:
+    """Two readers, one partition: the reader without one marks itself idle after the start-up
+    patience, so journey time after both readers moves with the one that has it."""
+    topic = unique("alone")
+    ensure_topics(settings, [topic], partitions=1)
+    producer = Producer(settings.kafka.librdkafka_properties())
+
+    def produce(start: int, n: int) -> None:
+        for i in range(start, start + n):
+            producer.produce(topic, value=b"x", timestamp=T0 + i * 1000)
+        assert producer.flush(30) == 0
+
+    s = settings.model_copy(
+        update={
+            "consumer_group": unique("group"),
+            "flink": settings.flink.model_copy(update={"parallelism": 2}),
+        }
+    )
+    env = create_environment(s)
+    frames = KafkaRecordSource(s, (topic,), "inputs", journey_time=(100, 50, 100))(env)
+    seen = frames.rebalance().process(SeenWatermark(), output_type=Types.LONG())
+    produce(0, 100)
+    with seen.execute_and_collect("alone") as results:
+        list(itertools.islice(results, 100))
+        # records and watermarks share a channel: the watermarks of the first records come
+        # behind them, and the next records after those watermarks
+        time.sleep(2)
+        produce(100, 100)
+        watermarks = list(itertools.islice(results, 100))
+    assert min(watermarks) >= T0, "journey time did not move: the reader without a partition held it"

@@ -73,6 +73,10 @@ public final class WallClockWatermarks<T> implements WatermarkGenerator<T> {
   private final int reader;
   private final AtomicLong shared;
   private final RelativeClock activity;
+  /** The generators of this one's source reader (one subtask's attempt): how many speak for a split. */
+  private final Splits splits;
+  /** Whether this generator has found out whose output it writes to (its first periodic emit). */
+  private boolean placed;
   private long lastArrival = System.currentTimeMillis();
   /** When the newest record (by time) arrived: journey time runs on by wall time from there. */
   private long newestArrival;
@@ -93,7 +97,8 @@ public final class WallClockWatermarks<T> implements WatermarkGenerator<T> {
       String group,
       int readers,
       int reader,
-      RelativeClock activity) {
+      RelativeClock activity,
+      Splits splits) {
     this.outOfOrdernessMs = outOfOrdernessMs;
     this.idleMs = idleMs;
     this.startupMs = startupMs;
@@ -105,6 +110,7 @@ public final class WallClockWatermarks<T> implements WatermarkGenerator<T> {
     this.readers = readers;
     this.reader = reader;
     this.activity = activity;
+    this.splits = splits;
     this.lastActivity = activity.relativeTimeMillis();
     this.shared = SHARED.computeIfAbsent(sourceId, id -> new AtomicLong(Long.MIN_VALUE));
   }
@@ -185,6 +191,29 @@ public final class WallClockWatermarks<T> implements WatermarkGenerator<T> {
       }
       return;
     }
+    boolean readers = readersOwn(output);
+    if (!placed) {
+      placed = true;
+      if (!readers) {
+        splits.count++;
+      }
+    }
+    if (readers && newest == Long.MIN_VALUE) {
+      // The source reader's own generator, not a partition's: Flink makes one for the reader's
+      // main output besides one per split, and what it emits goes downstream past the minimum
+      // over the splits. The Kafka source emits every record through its split's output, so
+      // this one never sees a record. Had it followed the others, the source's watermark would
+      // have been its most advanced partition's, and the rest of every other partition's
+      // backlog late: a timer benchmark saw half its entries late. So it says nothing while the
+      // reader has partitions (Flink takes a silent main output as idle, and the reader idle
+      // only when its partitions are too), and marks a reader that has none idle after the
+      // start-up patience, so that it does not hold the job back (a parallelism above the
+      // partition count).
+      if (splits.count == 0 && activity.relativeTimeMillis() - lastActivity > startupMs) {
+        output.markIdle();
+      }
+      return;
+    }
     long quietActivity = activity.relativeTimeMillis() - lastActivity;
     long clock;
     if (newest == Long.MIN_VALUE) {
@@ -217,6 +246,16 @@ public final class WallClockWatermarks<T> implements WatermarkGenerator<T> {
     }
   }
 
+  /**
+   * Whether an output is the source reader's own rather than a split's: Flink's source operator
+   * writes its main output's watermarks through classes of its own package
+   * (ProgressiveTimestampsAndWatermarks, WatermarkToDataOutput), a split's through the
+   * WatermarkOutputMultiplexer that takes the minimum over the splits.
+   */
+  static boolean readersOwn(WatermarkOutput output) {
+    return output.getClass().getName().startsWith("org.apache.flink.streaming.api.operators.source.");
+  }
+
   /** A strategy for PyFlink: `WatermarkStrategy(jvm.io.journeys.flink.WallClockWatermarks.strategy(...))`. */
   public static <T> WatermarkStrategy<T> strategy(
       long outOfOrdernessMs, long idleMs, long startupMs, boolean follow) {
@@ -243,8 +282,20 @@ public final class WallClockWatermarks<T> implements WatermarkGenerator<T> {
     HashMap<String, String> properties = kafka == null ? null : new HashMap<>(kafka);
     List<String> topicList = topics.isEmpty() ? List.of() : List.of(topics.split(","));
     WatermarkGeneratorSupplier<T> supplier =
-        context ->
-            new WallClockWatermarks<>(
+        new WatermarkGeneratorSupplier<T>() {
+          private static final long serialVersionUID = 1L;
+          /**
+           * Made once per deserialized copy, and Flink deserializes the strategy for each source
+           * subtask's attempt: the generators of one reader share it, and nothing else does.
+           */
+          private transient Splits splits;
+
+          @Override
+          public WatermarkGenerator<T> createWatermarkGenerator(Context context) {
+            if (splits == null) {
+              splits = new Splits();
+            }
+            return new WallClockWatermarks<>(
                 outOfOrdernessMs,
                 idleMs,
                 startupMs,
@@ -255,9 +306,18 @@ public final class WallClockWatermarks<T> implements WatermarkGenerator<T> {
                 group,
                 readers,
                 readerOf(context),
-                context == null ? SystemClock.getInstance() : context.getInputActivityClock());
+                context == null ? SystemClock.getInstance() : context.getInputActivityClock(),
+                splits);
+          }
+        };
     // PyFlink adds its own (Python) timestamp assigner; idleness is handled above
     return WatermarkStrategy.forGenerator(supplier);
+  }
+
+  /** What the generators of one source reader know of each other. */
+  static final class Splits {
+    /** How many write to a split's output (all run on the reader's task thread). */
+    int count;
   }
 
   /** The source subtask a generator runs in, from its metric group's scope; -1 if not known. */
