@@ -144,6 +144,11 @@ class FlinkSettings(BaseModel):
     #: completed checkpoints kept; they outlive a failed or cancelled job
     #: (`journeyctl run` resumes from the latest, docs/operations.md)
     checkpoints_retained: int = 3
+    #: Flink's REST API of the standalone cluster (deploy/local/cluster.py), for `journeyctl status`
+    rest_url: str = "http://127.0.0.1:8091"
+    #: the ports an embedded MiniCluster's REST API takes the first free one of, so that
+    #: `journeyctl status` finds a job run with `journeyctl run` (8081 is the registry's)
+    embedded_rest_ports: str = "8092-8099"
     #: Extra jars (connector, metrics); empty = the ones `stack.py fetch` put in the cache.
     jars: list[str] = Field(default_factory=list)
     #: Extra Flink configuration keys, passed as they are.

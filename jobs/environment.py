@@ -42,6 +42,8 @@ def flink_config_values(settings: Settings) -> dict[str, str]:
         # consent and cart); a resubmission resumes from it (jobs.recovery)
         "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",
         "execution.checkpointing.num-retained": str(f.checkpoints_retained),
+        # an embedded MiniCluster's REST API (a cluster's is its JobManager's), for `journeyctl status`
+        "rest.bind-port": f.embedded_rest_ports,
         **_restart_strategy(settings),
         **({"execution.state-recovery.path": _location(f.restore_from)} if f.restore_from else {}),
     }

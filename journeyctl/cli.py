@@ -219,6 +219,63 @@ def cmd_bench(args: argparse.Namespace) -> int:
     raise SystemExit(f"unknown benchmark {args.suite!r}")
 
 
+def _rest_urls(settings: Settings, given: str | None) -> list[str]:
+    """Where to look for Flink: the given address, else the cluster's and an embedded MiniCluster's."""
+    if given:
+        return [given]
+    low, _, high = settings.flink.embedded_rest_ports.partition("-")
+    embedded = range(int(low), int(high or low) + 1)
+    return [settings.flink.rest_url, *(f"http://127.0.0.1:{port}" for port in embedded)]
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from jobs.status import Unreachable, describe, jobs
+
+    settings = _settings(args)
+    found, unreachable = [], []
+    for url in _rest_urls(settings, args.rest):
+        try:
+            found += [(url, j) for j in jobs(url, include_ended=args.all)]
+        except Unreachable as e:
+            unreachable.append(e)
+    if not found:
+        if len(unreachable) == len(_rest_urls(settings, args.rest)):
+            where = args.rest or (
+                f"{settings.flink.rest_url} (the cluster) or on 127.0.0.1:"
+                f"{settings.flink.embedded_rest_ports} (a `journeyctl run` MiniCluster)"
+            )
+            print(
+                f"no Flink answered at {where}: start the job or the cluster "
+                "(`python3 deploy/local/cluster.py up`), or pass your cluster's address with --rest",
+                file=sys.stderr,
+            )
+            return 2
+        print("no job is running (--all shows ended ones)")
+        return 0
+    alerting = False
+    for url, job in found:
+        print(f"{url}:")
+        print("\n".join(describe(job)))
+        alerting = alerting or bool(job.alerts())
+    _print_lag(settings)
+    return 1 if alerting else 0
+
+
+def _print_lag(settings: Settings) -> None:
+    """The inputs not yet in a completed checkpoint (the source commits offsets on each one)."""
+    from confluent_kafka import KafkaException
+
+    from connectors.admin import lag
+
+    group = settings.consumer_group
+    try:
+        committed, total = lag(settings, group, settings.topics.inputs())
+    except (KafkaException, KeyError) as e:
+        print(f"input lag of group {group}: not known ({e})")
+        return
+    print(f"input lag of group {group}: {total - committed:,} records ({committed:,} of {total:,} committed)")
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -294,6 +351,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_job_flags(r)
     r.set_defaults(func=cmd_run)
+
+    st = sub.add_parser(
+        "status",
+        help="the running jobs' state, restarts and checkpoints; exit 1 when one needs a person",
+    )
+    st.add_argument("--rest", help="Flink's REST address (default: the cluster's, then an embedded run's)")
+    st.add_argument("--all", action="store_true", help="ended jobs too")
+    st.set_defaults(func=cmd_status)
 
     sc = sub.add_parser(
         "schemas", help="register the owned Avro schemas, or check a change is backward compatible"
