@@ -242,8 +242,8 @@ class Lateness(ProcessFunction):  # type: ignore[misc]
     def process_element(self, frame: bytes, ctx: ProcessFunction.Context) -> Iterator[Row]:
         time.sleep(0.0003)
         topic_length = struct.unpack_from(">H", frame, 1)[0]
-        partition = struct.unpack_from(">i", frame, 3 + topic_length)[0]
-        yield Row(partition, ctx.timestamp() <= ctx.timer_service().current_watermark())
+        partition, offset = struct.unpack_from(">iq", frame, 3 + topic_length)
+        yield Row(partition, offset, ctx.timestamp() <= ctx.timer_service().current_watermark())
 
 
 def test_through_flinks_source_no_partition_still_delivering_is_overtaken(
@@ -258,7 +258,10 @@ def test_through_flinks_source_no_partition_still_delivering_is_overtaken(
     ensure_topics(settings, [topic], partitions=2)
     # small batches, and a few of each partition per fetch: the consumer alternates between the
     # partitions, so the one ahead is done while the other's backlog is still coming
-    producer = Producer({**settings.kafka.librdkafka_properties(), "batch.num.messages": 20})
+    # (idempotent: a retried batch must not land after the next one, or it is late by its order)
+    producer = Producer(
+        {**settings.kafka.librdkafka_properties(), "batch.num.messages": 20, "enable.idempotence": True}
+    )
     behind, ahead = 5_000, 200
     for i in range(behind):
         producer.produce(topic, partition=0, value=b"x", timestamp=T0 + i * 1000)
@@ -276,14 +279,15 @@ def test_through_flinks_source_no_partition_still_delivering_is_overtaken(
     )
     env = create_environment(s)
     frames = KafkaRecordSource(s, (topic,), "inputs", journey_time=(100, 50, 100))(env)
-    rows = frames.process(Lateness(), output_type=Types.ROW([Types.INT(), Types.BOOLEAN()]))
+    rows = frames.process(Lateness(), output_type=Types.ROW([Types.INT(), Types.LONG(), Types.BOOLEAN()]))
     # (with `limit`, PyFlink waits about two minutes for the job to end after the last row)
     with rows.execute_and_collect("overtaken") as results:
-        got = [(r[0], r[1]) for r in itertools.islice(results, behind + ahead)]
+        got = [(r[0], r[1], r[2]) for r in itertools.islice(results, behind + ahead)]
     assert len(got) == behind + ahead
-    late = [p for p, was_late in got if was_late]
+    late = [(p, offset) for p, offset, was_late in got if was_late]
     assert late == [], (
-        f"{late.count(0)} of partition 0's and {late.count(1)} of partition 1's records came late"
+        f"{sum(p == 0 for p, _ in late)} of partition 0's and {sum(p == 1 for p, _ in late)} of "
+        f"partition 1's records came late, the first at {late[:3]}"
     )
 
 
