@@ -17,9 +17,22 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
+from common.settings import Settings
+
 
 class Unreachable(RuntimeError):
     """Flink's REST API did not answer."""
+
+
+def embedded_rest_urls(settings: Settings) -> list[str]:
+    """Where an embedded MiniCluster's REST API may be: the ports it takes the first free one of."""
+    low, _, high = settings.flink.embedded_rest_ports.partition("-")
+    return [f"http://127.0.0.1:{port}" for port in range(int(low), int(high or low) + 1)]
+
+
+def rest_urls(settings: Settings, given: str | None = None) -> list[str]:
+    """Where to look for Flink: the given address, else the cluster's, then an embedded run's."""
+    return [given] if given else [settings.flink.rest_url, *embedded_rest_urls(settings)]
 
 
 def _get(rest_url: str, path: str, timeout_s: float = 10) -> Any:
@@ -140,11 +153,14 @@ def jobs(rest_url: str, include_ended: bool = False) -> list[JobStatus]:
 def _size(n: int | None) -> str:
     if n is None:
         return "-"
-    for unit in ("B", "kB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
-        n = n / 1000  # type: ignore[assignment]
-    return str(n)
+    if n < 1000:
+        return f"{n:,} B"
+    size, unit = n / 1000, "kB"
+    for bigger in ("MB", "GB"):
+        if size < 1000:
+            break
+        size, unit = size / 1000, bigger
+    return f"{size:,.1f} {unit}"
 
 
 def describe(s: JobStatus) -> list[str]:

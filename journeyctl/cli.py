@@ -219,27 +219,19 @@ def cmd_bench(args: argparse.Namespace) -> int:
     raise SystemExit(f"unknown benchmark {args.suite!r}")
 
 
-def _rest_urls(settings: Settings, given: str | None) -> list[str]:
-    """Where to look for Flink: the given address, else the cluster's and an embedded MiniCluster's."""
-    if given:
-        return [given]
-    low, _, high = settings.flink.embedded_rest_ports.partition("-")
-    embedded = range(int(low), int(high or low) + 1)
-    return [settings.flink.rest_url, *(f"http://127.0.0.1:{port}" for port in embedded)]
-
-
 def cmd_status(args: argparse.Namespace) -> int:
-    from jobs.status import Unreachable, describe, jobs
+    from jobs.status import Unreachable, describe, jobs, rest_urls
 
     settings = _settings(args)
+    urls = rest_urls(settings, args.rest)
     found, unreachable = [], []
-    for url in _rest_urls(settings, args.rest):
+    for url in urls:
         try:
             found += [(url, j) for j in jobs(url, include_ended=args.all)]
         except Unreachable as e:
             unreachable.append(e)
     if not found:
-        if len(unreachable) == len(_rest_urls(settings, args.rest)):
+        if len(unreachable) == len(urls):
             where = args.rest or (
                 f"{settings.flink.rest_url} (the cluster) or on 127.0.0.1:"
                 f"{settings.flink.embedded_rest_ports} (a `journeyctl run` MiniCluster)"

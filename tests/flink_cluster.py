@@ -58,6 +58,22 @@ def wait_until_running(base: str, job_id: str, timeout_s: float = 120) -> None:
         time.sleep(1)
 
 
+def read_operator_metrics(
+    base: str, job_id: str, job: dict[str, Any] | None = None, ending: bool = False
+) -> int:
+    """Every operator's metric list, as the web UI asks for it (the task managers serialize every
+    metric for it, Python ones included); how many answered. `ending`: a vertex of a job that is
+    ending may be gone."""
+    answered = 0
+    for v in (job or rest(f"{base}/jobs/{job_id}"))["vertices"]:
+        try:
+            answered += bool(rest(f"{base}/jobs/{job_id}/vertices/{v['id']}/metrics"))
+        except OSError:
+            if not ending:
+                raise
+    return answered
+
+
 def wait_until_finished(base: str, job_id: str, timeout_s: float = 300, read_metrics: bool = False) -> int:
     """Until the job finishes. `read_metrics`: meanwhile, every second, read its operators'
     metrics as the web UI does (the task managers serialize every metric for it, Python ones
@@ -71,8 +87,7 @@ def wait_until_finished(base: str, job_id: str, timeout_s: float = 300, read_met
         if state == "FINISHED":
             return reads
         if read_metrics and state == "RUNNING":
-            for v in job["vertices"]:
-                reads += bool(rest(f"{base}/jobs/{job_id}/vertices/{v['id']}/metrics"))
+            reads += read_operator_metrics(base, job_id, job)
         if state in ("FAILED", "CANCELED"):
             root = rest(f"{base}/jobs/{job_id}/exceptions").get("root-exception", "")
             raise AssertionError(

@@ -21,6 +21,7 @@ from pyflink.java_gateway import get_gateway
 from common.settings import Settings
 from connectors.admin import ensure_topics
 from connectors.kafka import KafkaRecordSource, journey_time
+from connectors.records import read_frame
 from jobs.environment import create_environment
 
 pytestmark = pytest.mark.integration
@@ -236,14 +237,13 @@ def test_a_partition_whose_first_records_are_still_to_come_waits_for_them(
 
 
 class Lateness(ProcessFunction):  # type: ignore[misc]
-    """Each record's partition and whether it came behind the watermark, a little slowly, so
-    that the source (chained to this) delivers its backlog over a few seconds."""
+    """Each record's partition, offset and whether it came behind the watermark, a little
+    slowly, so that the source (chained to this) delivers its backlog over a few seconds."""
 
     def process_element(self, frame: bytes, ctx: ProcessFunction.Context) -> Iterator[Row]:
         time.sleep(0.0003)
-        topic_length = struct.unpack_from(">H", frame, 1)[0]
-        partition, offset = struct.unpack_from(">iq", frame, 3 + topic_length)
-        yield Row(partition, offset, ctx.timestamp() <= ctx.timer_service().current_watermark())
+        r = read_frame(frame)
+        yield Row(r.partition, r.offset, ctx.timestamp() <= ctx.timer_service().current_watermark())
 
 
 def test_through_flinks_source_no_partition_still_delivering_is_overtaken(

@@ -13,13 +13,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from contextlib import suppress
 from pathlib import Path
 
 import pytest
 
 from common.settings import REPO, Settings
-from tests.flink_cluster import rest, submit_journey, wait_until_finished, wait_until_running
+from tests.flink_cluster import (
+    read_operator_metrics,
+    rest,
+    submit_journey,
+    wait_until_finished,
+    wait_until_running,
+)
 from tests.journey_checks import assert_cart_paths, assert_same_decisions, read_outputs, shop_day_in_kafka
 
 pytestmark = pytest.mark.integration
@@ -66,22 +71,13 @@ def test_jobs_ending_one_after_another_leave_every_task_manager_up(
         )
         job_id = submit_journey(r)
         wait_until_running(flink_cluster, job_id)
-        assert _read_metrics(flink_cluster, job_id) > 0, "the running job's metrics were read"
+        assert read_operator_metrics(flink_cluster, job_id) > 0, "the running job's metrics were read"
         rest(f"{flink_cluster}/jobs/{job_id}?mode=cancel", "PATCH")
         deadline = time.monotonic() + 120
         while rest(f"{flink_cluster}/jobs/{job_id}")["state"] != "CANCELED":
             assert time.monotonic() < deadline, f"job {job_id} did not end in 120 s"
-            _read_metrics(flink_cluster, job_id)
+            read_operator_metrics(flink_cluster, job_id, ending=True)
         now = {tm["id"] for tm in rest(f"{flink_cluster}/taskmanagers")["taskmanagers"]}
         assert now == managers, f"after job {run + 1}, task managers {sorted(managers - now)} are gone"
     crashes = set(logs.rglob("hs_err_pid*.log")) | set(REPO.glob("hs_err_pid*.log"))
     assert crashes == crashes_before, f"crash reports written: {sorted(crashes - crashes_before)}"
-
-
-def _read_metrics(base: str, job_id: str) -> int:
-    """Every operator's metric list, as the web UI asks for it; how many answered."""
-    answered = 0
-    for v in rest(f"{base}/jobs/{job_id}")["vertices"]:
-        with suppress(OSError):  # a vertex of an ending job may be gone
-            answered += bool(rest(f"{base}/jobs/{job_id}/vertices/{v['id']}/metrics"))
-    return answered

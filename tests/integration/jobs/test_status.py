@@ -14,7 +14,7 @@ from connectors.admin import ensure_topics
 from jobs.environment import create_environment
 from jobs.journey import build_pipeline, kafka_connectors, topics
 from jobs.simulate import parse_records
-from jobs.status import JobStatus, Unreachable, job_status
+from jobs.status import JobStatus, Unreachable, embedded_rest_urls, job_status
 from journeyctl.replay import replay
 from journeyctl.sample_data import shop_day
 from tests.journey_checks import own_topics
@@ -25,10 +25,9 @@ pytestmark = pytest.mark.integration
 
 def _find(settings: Settings, job_id: str) -> JobStatus:
     """The job through the REST API of the MiniCluster it runs in (the first free embedded port)."""
-    low, _, high = settings.flink.embedded_rest_ports.partition("-")
-    for port in range(int(low), int(high) + 1):
+    for url in embedded_rest_urls(settings):
         try:
-            return job_status(f"http://127.0.0.1:{port}", job_id)
+            return job_status(url, job_id)
         except Unreachable:  # nothing on that port, or another MiniCluster that knows no such job
             continue
     raise AssertionError(f"no REST API on 127.0.0.1:{settings.flink.embedded_rest_ports} knows job {job_id}")
