@@ -80,11 +80,14 @@ class _Records:
 class _Writer(_Records):
     """The records into Kafka as they are made, to the topics settings name."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, linger_ms: int = 20) -> None:
+        """`linger_ms`: how long the producer waits to fill a batch; a latency benchmark, which
+        stamps each record when it hands it over, writes with 0 so that the wait is not counted
+        as the job's."""
         super().__init__()
         self.t = settings.topics
         self.producer = Producer(
-            {**settings.kafka.librdkafka_properties(), "linger.ms": 20, "enable.idempotence": True}
+            {**settings.kafka.librdkafka_properties(), "linger.ms": linger_ms, "enable.idempotence": True}
         )
         self.failed: list[str] = []
 
