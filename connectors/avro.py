@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import struct
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -24,6 +25,7 @@ from connectors.errors import MalformedAvro, UnknownSchemaId
 MAGIC = 0
 HEADER = struct.Struct(">bI")
 SCHEMAS_DIR = Path(__file__).resolve().parent.parent / "schemas"
+_LOG = logging.getLogger(__name__)
 
 
 def is_wire_format(value: bytes) -> bool:
@@ -101,13 +103,38 @@ class LocalSchemas:
         return parsed, raw
 
 
-class RegistryClient:
-    """confluent-kafka's SchemaRegistryClient with the caches the hot path needs."""
+class RegistryUnavailable(RuntimeError):
+    """The registry cannot be used with these settings; the message says what to change."""
 
-    def __init__(self, config: Mapping[str, Any], negative_ttl_s: float = 30.0) -> None:
+
+def explain_registry(url: str, error: Exception) -> str:
+    """What went wrong asking the registry, and what to do about it; never a secret."""
+    status = getattr(error, "http_status_code", None)
+    if status in (401, 403):
+        return (
+            f"the schema registry at {url} refused the request (HTTP {status}): check "
+            "JOURNEY_REGISTRY__BASIC_AUTH_USER and JOURNEY_REGISTRY__BASIC_AUTH_PASSWORD "
+            "(or JOURNEY_REGISTRY__BASIC_AUTH_PASSWORD_FILE)"
+        )
+    return (
+        f"cannot use the schema registry at {url}: {type(error).__name__}: {error}. Start it "
+        "(`make stack-up` for the local one) or set JOURNEY_REGISTRY__URL"
+    )
+
+
+class RegistryClient:
+    """confluent-kafka's SchemaRegistryClient with the caches the hot path needs.
+
+    Registering (when a job is built) waits up to `wait_s` for a registry that does not answer
+    yet, as one restarting does; a refused login fails at once. Either ends in
+    `RegistryUnavailable`, which says what to change."""
+
+    def __init__(self, config: Mapping[str, Any], negative_ttl_s: float = 30.0, wait_s: float = 60.0) -> None:
         from confluent_kafka.schema_registry import SchemaRegistryClient
 
         self._client = SchemaRegistryClient(dict(config))
+        self._url = str(config.get("url", ""))
+        self._wait_s = wait_s
         self._by_id: dict[int, tuple[ParsedSchema, dict[str, Any]]] = {}
         self._missing: dict[int, float] = {}
         self._ids: dict[tuple[str, str], int] = {}
@@ -141,9 +168,34 @@ class RegistryClient:
         key = (subject, text)
         hit = self._ids.get(key)
         if hit is None:
-            hit = self._client.register_schema(subject, Schema(text, "AVRO"))
-            self._ids[key] = hit
+            hit = self._ids[key] = self._patiently(
+                lambda: self._client.register_schema(subject, Schema(text, "AVRO"))
+            )
         return hit
+
+    def _patiently(self, call: Callable[[], int]) -> int:
+        # the registry client's own HTTP library (httpx or its fork, whichever it found)
+        from confluent_kafka.schema_registry.common._httpx_compat import httpx
+        from confluent_kafka.schema_registry.error import SchemaRegistryError
+
+        deadline = time.monotonic() + self._wait_s
+        pause = 0.5
+        while True:
+            try:
+                return call()
+            except SchemaRegistryError as e:
+                if e.http_status_code in (401, 403):
+                    raise RegistryUnavailable(explain_registry(self._url, e)) from None
+                if e.http_status_code < 500 or time.monotonic() >= deadline:
+                    raise
+                error: Exception = e
+            except httpx.TransportError as e:
+                if time.monotonic() >= deadline:
+                    raise RegistryUnavailable(explain_registry(self._url, e)) from None
+                error = e
+            _LOG.warning("%s; trying again in %.1f s", explain_registry(self._url, error), pause)
+            time.sleep(pause)
+            pause = min(pause * 2, 5.0)
 
     def set_compatibility(self, subject: str, level: str) -> None:
         self._client.set_compatibility(subject, level)

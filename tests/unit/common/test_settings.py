@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
@@ -58,7 +60,13 @@ def test_sasl_and_tls_pass_through_to_java_and_librdkafka(monkeypatch: pytest.Mo
     s = Settings()
     java = s.kafka.java_properties()
     assert java["security.protocol"] == "SASL_SSL"
-    assert 'ScramLoginModule required username="journeys" password="s3cret";' in java["sasl.jaas.config"]
+    assert java["sasl.jaas.config"] == (
+        "org.apache.flink.kafka.shaded.org.apache.kafka.common.security.scram.ScramLoginModule"
+        ' required username="journeys" password="s3cret";'
+    ), "named in the package Flink's Kafka connector moved kafka-clients to"
+    assert s.kafka.java_properties(relocated_to="")["sasl.jaas.config"].startswith(
+        "org.apache.kafka.common.security.scram.ScramLoginModule required"
+    )
     assert java["ssl.truststore.location"] == "/etc/ssl/ca.pem"
     rd = s.kafka.librdkafka_properties()
     assert rd["sasl.username"] == "journeys" and rd["sasl.password"] == "s3cret"
@@ -70,6 +78,28 @@ def test_registry_basic_auth(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("JOURNEY_REGISTRY__BASIC_AUTH_USER", "svc")
     monkeypatch.setenv("JOURNEY_REGISTRY__BASIC_AUTH_PASSWORD", "pw")
     assert Settings().registry.client_config()["basic.auth.user.info"] == "svc:pw"
+
+
+def test_passwords_come_from_files(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A mounted secret: the file's line end is not part of the password."""
+    (tmp_path / "kafka").write_text("k-s3cret\n")
+    (tmp_path / "registry").write_text("r-s3cret")
+    monkeypatch.setenv("JOURNEY_KAFKA__SASL_USERNAME", "journeys")
+    monkeypatch.setenv("JOURNEY_KAFKA__SASL_PASSWORD_FILE", str(tmp_path / "kafka"))
+    monkeypatch.setenv("JOURNEY_REGISTRY__BASIC_AUTH_USER", "svc")
+    monkeypatch.setenv("JOURNEY_REGISTRY__BASIC_AUTH_PASSWORD_FILE", str(tmp_path / "registry"))
+    s = Settings()
+    assert s.kafka.librdkafka_properties()["sasl.password"] == "k-s3cret"
+    assert s.registry.client_config()["basic.auth.user.info"] == "svc:r-s3cret"
+    assert "s3cret" not in repr(s)
+
+
+def test_a_password_file_that_cannot_be_read_names_its_variable(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("JOURNEY_KAFKA__SASL_PASSWORD_FILE", str(tmp_path / "missing"))
+    with pytest.raises(ValidationError, match="JOURNEY_KAFKA__SASL_PASSWORD_FILE: cannot read"):
+        Settings()
 
 
 def test_unknown_top_level_keys_are_refused() -> None:
