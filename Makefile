@@ -10,7 +10,7 @@ STACK      := $(PYTHON_SYS) deploy/local/stack.py
 # pytest exits 5 when a selection holds no test yet: that is not a failure of the suite.
 ALLOW_EMPTY = rc=$$?; if [ $$rc -eq 5 ]; then echo "(no tests collected)"; rc=0; fi; exit $$rc
 
-.PHONY: help setup stack-up stack-down stack-status cluster-up cluster-down cluster-submit demo test test-unit test-integration test-e2e \
+.PHONY: help setup stack-up stack-down stack-status cluster-up cluster-down cluster-submit demo test test-unit test-integration test-e2e test-faults \
         schemas-check schemas-register lint format bench bench-job bench-job-quick clean
 
 help: ## List the targets
@@ -52,13 +52,16 @@ demo: setup ## Start the stack, replay a recorded shop day, run the journey job 
 	$(VENV)/bin/journeyctl demo
 
 test: setup lint schemas-check ## Everything CI runs: lint, schema check, then unit, integration and e2e tests
-	$(PYTEST) tests -q; $(ALLOW_EMPTY)
+	$(PYTEST) tests -q -m "not faults"; $(ALLOW_EMPTY)
 
 test-unit: setup ## Fast tests: no services, no JVM
 	$(PYTEST) tests/unit -q; $(ALLOW_EMPTY)
 
 test-integration: setup ## The job on a MiniCluster against a real broker and registry
 	$(PYTEST) tests/integration -q; $(ALLOW_EMPTY)
+
+test-faults: setup ## Faults injected into running jobs (TaskManager, broker, registry, bad input): lost / doubled / recovery per fault (~15 min)
+	$(PYTEST) tests/faults -q -m faults; $(ALLOW_EMPTY)
 
 test-e2e: setup ## The whole product through real services
 	$(PYTEST) tests/e2e -q; $(ALLOW_EMPTY)

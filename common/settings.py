@@ -126,6 +126,9 @@ class RegistrySettings(BaseModel):
 
     #: a registry call that gets no answer fails after this long instead of hanging its caller
     timeout_s: float = 10.0
+    #: how long a job being built asks again for a registry that does not answer (one restarting
+    #: beside it) before it gives up with what to do; a refused login gives up at once
+    wait_s: float = 60.0
 
     @model_validator(mode="after")
     def _password_from_file(self) -> RegistrySettings:

@@ -185,7 +185,8 @@ class OutputBatchSink:
 
         jvm = get_gateway().jvm
         kinds = output_kinds(self.settings)
-        ids = register_outputs(self.settings, RegistryClient(self.settings.registry.client_config()))
+        r = self.settings.registry
+        ids = register_outputs(self.settings, RegistryClient(r.client_config(), wait_s=r.wait_s))
         gateway = get_gateway()
         topics = gateway.new_array(jvm.String, len(kinds))
         schemas = gateway.new_array(jvm.String, len(kinds))

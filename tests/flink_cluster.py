@@ -44,6 +44,20 @@ def submit_journey(settings: Settings, *args: str) -> str:
     return found.group(1)
 
 
+def task_manager_pids() -> list[int]:
+    """The standalone cluster's TaskManager processes that are alive."""
+    out = subprocess.run(
+        [sys.executable, str(CLUSTER_SCRIPT), "pids"], capture_output=True, text=True, check=True
+    )
+    pids: list[int] = json.loads(out.stdout)
+    return pids
+
+
+def start_missing_task_managers() -> None:
+    """`cluster.py up`: starts the TaskManagers that are not alive, and nothing else."""
+    subprocess.run([sys.executable, str(CLUSTER_SCRIPT), "up"], check=True, capture_output=True)
+
+
 def rest(url: str, method: str = "GET") -> Any:
     with urllib.request.urlopen(urllib.request.Request(url, method=method), timeout=10) as r:
         body = r.read()

@@ -4,6 +4,8 @@
     python3 deploy/local/cluster.py up                      # JobManager + 2 TaskManagers (1 slot each)
     python3 deploy/local/cluster.py submit journey --bounded  # `flink run -py` the journey job
     python3 deploy/local/cluster.py status | down
+    python3 deploy/local/cluster.py pids                    # the TaskManagers alive (JSON list)
+    python3 deploy/local/cluster.py up                      # again: starts only what is missing
 
 Its configuration, pid files and logs live in <stack home>/flink and <stack home>/logs/flink
 (`.stack/`, git-ignored); the venv's PyFlink is never written to. The REST API and web UI are
@@ -139,15 +141,42 @@ def ready() -> bool:
     return bool(overview) and int(overview.get("slots-total", 0)) >= SLOTS  # type: ignore[union-attr, arg-type]
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def task_manager_pids() -> list[int]:
+    """The TaskManager processes of this cluster that are alive (Flink's pid file keeps the
+    dead ones too, until `down`)."""
+    pids: list[int] = []
+    for f in (HOME / "run").glob("*taskexecutor.pid"):
+        pids += [int(line) for line in f.read_text().split() if line.strip().isdigit()]
+    return [p for p in pids if _alive(p)]
+
+
 def up() -> None:
-    if ready():
+    """Start what is missing: the JobManager if its REST API does not answer, and as many
+    TaskManagers as are not alive (after one was lost, only that one)."""
+    jobmanager = rest("/overview") is not None
+    missing = TASK_MANAGERS - len(task_manager_pids()) if jobmanager else TASK_MANAGERS
+    if jobmanager and missing <= 0 and ready():
         say(f"already running: http://127.0.0.1:{REST_PORT}")
         return
     pyflink = pyflink_home()
     prepare(pyflink)
     env = environment()
-    say(f"starting a JobManager and {TASK_MANAGERS} TaskManagers (1 slot each), Java in {env['JAVA_HOME']}")
-    for script in ("jobmanager.sh", *["taskmanager.sh"] * TASK_MANAGERS):
+    scripts = ([] if jobmanager else ["jobmanager.sh"]) + ["taskmanager.sh"] * max(missing, 0)
+    say(
+        f"starting {'' if jobmanager else 'a JobManager and '}{max(missing, 0)} TaskManager(s) "
+        f"(1 slot each), Java in {env['JAVA_HOME']}"
+    )
+    for script in scripts:
         subprocess.run([str(pyflink / "bin" / script), "start"], env=env, check=True, capture_output=True)
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
@@ -203,7 +232,7 @@ def submit(job: str, args: list[str]) -> str:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("action", choices=["up", "down", "status", "submit"])
+    p.add_argument("action", choices=["up", "down", "status", "submit", "pids"])
     p.add_argument("job", nargs="?", default="journey")
     p.add_argument("args", nargs=argparse.REMAINDER, help="flags for `journeyctl run`, e.g. --bounded")
     a = p.parse_args()
@@ -211,6 +240,8 @@ def main() -> int:
         up()
     elif a.action == "down":
         down()
+    elif a.action == "pids":
+        print(json.dumps(task_manager_pids()))
     elif a.action == "status":
         print(json.dumps(rest("/overview") or {"running": False}))
         return 0 if ready() else 1

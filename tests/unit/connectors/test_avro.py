@@ -1,11 +1,21 @@
 from __future__ import annotations
 
 import io
+import socket
+import time
 
 import fastavro
 import pytest
 
-from connectors.avro import Encoder, LocalSchemas, decode, load_schema, split_header
+from connectors.avro import (
+    Encoder,
+    LocalSchemas,
+    RegistryClient,
+    RegistryUnavailable,
+    decode,
+    load_schema,
+    split_header,
+)
 from connectors.errors import MalformedAvro
 
 FEEDBACK = {"action_id": "a", "customer_id": "c", "channel": "sms", "event": "clicked", "occurred_at": 5}
@@ -59,3 +69,16 @@ def test_every_schema_documents_every_field(name: str) -> None:
                 walk(v)
 
     walk(schema)
+
+
+def test_a_registry_that_never_answers_is_asked_again_then_named_with_what_to_do() -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/apis/ccompat/v7"
+    client = RegistryClient({"url": url, "timeout": 1}, wait_s=1.5)
+    started = time.monotonic()
+    with pytest.raises(RegistryUnavailable) as e:
+        client.register("orders-value", {"type": "string"})
+    assert time.monotonic() - started >= 1.5, "asked again until its patience ran out"
+    assert url in str(e.value) and "JOURNEY_REGISTRY__URL" in str(e.value)

@@ -1,0 +1,101 @@
+"""The services around the job failing under it: the broker killed and back, the registry down
+at the job's start and during its run.
+
+The broker: `kill -9` while the job (standalone cluster, exactly-once) reads its backlog, back
+10 s later; the job rides it out or restarts from its checkpoint. The registry: stopped before
+the job is built, it is asked again until it is back (the job registers its output schemas
+when it is built); stopped while the job runs, nothing changes (the schemas' ids are in the
+job graph, the Avro written in the JVM).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+
+import pytest
+
+from common.settings import STACK_SCRIPT, Settings
+from jobs.environment import create_environment
+from jobs.journey import build_pipeline, kafka_connectors
+from tests.faults.harness import Outcome, backlog, count, mid_run, restarts
+from tests.flink_cluster import submit_journey, wait_until_finished
+from tests.stack import stack_module
+
+pytestmark = pytest.mark.faults
+
+
+def _stack(action: str, service: str) -> None:
+    subprocess.run([sys.executable, str(STACK_SCRIPT), action, service], check=True, capture_output=True)
+
+
+def test_the_broker_killed_and_back(
+    flink_cluster: str, settings: Settings, unique: Callable[[str], str]
+) -> None:
+    s, sim = backlog(settings, unique)
+    outcome = Outcome("broker kill -9, back 10 s later", len(sim.actions))
+    started = time.monotonic()
+    job_id = submit_journey(s, "--bounded")
+    mid_run(flink_cluster, job_id)
+    before = restarts(flink_cluster, job_id)
+    pid = stack_module().SERVICES["kafka"].pid()
+    assert pid, "the broker runs"
+    os.kill(pid, signal.SIGKILL)
+    fault = time.monotonic()
+    time.sleep(10)
+    _stack("up", "kafka")
+    outcome.recovery_s = time.monotonic() - fault
+    wait_until_finished(flink_cluster, job_id, timeout_s=900)
+    outcome.recovered = True
+    outcome.run_s = time.monotonic() - started
+    outcome.notes.append(
+        f"{restarts(flink_cluster, job_id) - before} restart(s); recovery = until the broker answered"
+    )
+    count(outcome, s, sim)
+    assert (outcome.lost, outcome.doubled, outcome.extra) == (0, 0, 0)
+
+
+def test_the_registry_down_when_the_job_starts_and_while_it_runs(
+    settings: Settings, unique: Callable[[str], str]
+) -> None:
+    s, sim = backlog(settings, unique)
+    outcome = Outcome("registry down at the start (back 15 s later) and again mid-run", len(sim.actions))
+    started = time.monotonic()
+    _stack("down", "registry")
+    try:
+        built: list[BaseException | None] = []
+        env = create_environment(s)
+
+        def build() -> None:
+            try:
+                sources, sinks = kafka_connectors(s, bounded=True)
+                build_pipeline(env, sources, sinks, s)
+                built.append(None)
+            except BaseException as e:  # handed to the test thread
+                built.append(e)
+
+        builder = threading.Thread(target=build)
+        builder.start()
+        time.sleep(15)
+        assert not built, f"the job was built without a registry: {built}"
+        back = time.monotonic()
+        _stack("up", "registry")
+        builder.join(120)
+        assert built == [None], f"building the job once the registry was back: {built}"
+        outcome.recovery_s = time.monotonic() - back
+        client = env.execute_async("journey-registry-down")
+        time.sleep(5)
+        _stack("down", "registry")  # mid-run: the job needs it no more
+        client.get_job_execution_result().result()
+    finally:
+        _stack("up", "registry")
+    outcome.recovered = True
+    outcome.run_s = time.monotonic() - started
+    outcome.notes.append("recovery = from the registry back to the job built")
+    count(outcome, s, sim)
+    assert (outcome.lost, outcome.doubled, outcome.extra) == (0, 0, 0)
