@@ -13,6 +13,8 @@ measured against: **lost** = ids simulate decided that never came out (read `rea
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -21,7 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from benchmarks.workload import _Records, shop_backlog
-from common.settings import Settings
+from common.settings import STACK_SCRIPT, Settings
 from jobs.simulate import Simulation
 from tests.flink_cluster import rest
 from tests.journey_checks import shop_day_in_kafka
@@ -139,3 +141,8 @@ def recovered_after(base: str, job_id: str, before: int, timeout_s: float = 300)
 
 def dumps(outcomes: list[Outcome]) -> str:
     return json.dumps([o.__dict__ for o in outcomes], indent=1)
+
+
+def stack_service(action: str, service: str) -> None:
+    """`deploy/local/stack.py up|down <service>`: a service of the local stack stopped or started."""
+    subprocess.run([sys.executable, str(STACK_SCRIPT), action, service], check=True, capture_output=True)

@@ -12,26 +12,20 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
 
 import pytest
 
-from common.settings import STACK_SCRIPT, Settings
+from common.settings import Settings
 from jobs.environment import create_environment
 from jobs.journey import build_pipeline, kafka_connectors
-from tests.faults.harness import Outcome, backlog, count, mid_run, restarts
+from tests.faults.harness import Outcome, backlog, count, mid_run, restarts, stack_service
 from tests.flink_cluster import submit_journey, wait_until_finished
 from tests.stack import stack_module
 
 pytestmark = pytest.mark.faults
-
-
-def _stack(action: str, service: str) -> None:
-    subprocess.run([sys.executable, str(STACK_SCRIPT), action, service], check=True, capture_output=True)
 
 
 def test_the_broker_killed_and_back(
@@ -48,7 +42,7 @@ def test_the_broker_killed_and_back(
     os.kill(pid, signal.SIGKILL)
     fault = time.monotonic()
     time.sleep(10)
-    _stack("up", "kafka")
+    stack_service("up", "kafka")
     outcome.recovery_s = time.monotonic() - fault
     wait_until_finished(flink_cluster, job_id, timeout_s=900)
     outcome.recovered = True
@@ -66,7 +60,7 @@ def test_the_registry_down_when_the_job_starts_and_while_it_runs(
     s, sim = backlog(settings, unique)
     outcome = Outcome("registry down at the start (back 15 s later) and again mid-run", len(sim.actions))
     started = time.monotonic()
-    _stack("down", "registry")
+    stack_service("down", "registry")
     try:
         built: list[BaseException | None] = []
         env = create_environment(s)
@@ -84,16 +78,16 @@ def test_the_registry_down_when_the_job_starts_and_while_it_runs(
         time.sleep(15)
         assert not built, f"the job was built without a registry: {built}"
         back = time.monotonic()
-        _stack("up", "registry")
+        stack_service("up", "registry")
         builder.join(120)
         assert built == [None], f"building the job once the registry was back: {built}"
         outcome.recovery_s = time.monotonic() - back
         client = env.execute_async("journey-registry-down")
         time.sleep(5)
-        _stack("down", "registry")  # mid-run: the job needs it no more
+        stack_service("down", "registry")  # mid-run: the job needs it no more
         client.get_job_execution_result().result()
     finally:
-        _stack("up", "registry")
+        stack_service("up", "registry")
     outcome.recovered = True
     outcome.run_s = time.monotonic() - started
     outcome.notes.append("recovery = from the registry back to the job built")
