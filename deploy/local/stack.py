@@ -637,6 +637,9 @@ def _since_last_start(log: Path) -> bytes:
 # --------------------------------------------------------------------------- registry
 
 
+REGISTRY_DATA = STACK_HOME / "data" / "registry"
+
+
 def _registry_command() -> list[str]:
     if not (APICURIO_HOME / "quarkus-run.jar").exists():
         fail(f"Apicurio Registry is not in {APICURIO_HOME}: run `make setup` (or stack.py fetch).")
@@ -649,6 +652,10 @@ def _registry_command() -> list[str]:
         "-Dquarkus.management.host=127.0.0.1",
         f"-Dquarkus.management.port={REGISTRY_MANAGEMENT_PORT}",
         "-Dquarkus.log.console.json=false",
+        # Apicurio keeps its schemas in an in-memory H2 database by default: a restart lost every
+        # schema id that records in Kafka carry (a fault test read "Schema 1 not found"). A file
+        # database under the stack's data keeps them, as a deployed registry's storage does.
+        f"-Dapicurio.datasource.url=jdbc:h2:file:{REGISTRY_DATA / 'registry'}",
         "-jar",
         str(APICURIO_HOME / "quarkus-run.jar"),
     ]

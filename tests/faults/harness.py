@@ -63,12 +63,19 @@ HEADER = (
 OUTCOMES: list[Outcome] = []
 
 
+def as_deployed(settings: Settings) -> Settings:
+    """Restarts as a deployed job has them (no limit): the tests' settings cap them so that a
+    broken job fails its test, which here would be the fault winning."""
+    return settings.model_copy(update={"flink": settings.flink.model_copy(update={"restart_attempts": None})})
+
+
 def backlog(settings: Settings, unique: Callable[[str], str]) -> tuple[Settings, Simulation]:
-    """The shop backlog in topics of the test's own; the settings that name them and simulate's
-    run over the same records."""
+    """The shop backlog in topics of the test's own; the settings that name them (restarts as
+    deployed) and simulate's run over the same records."""
     records = _Records()
     shop_backlog(records, customers=CUSTOMERS, skus=SKUS, events=EVENTS, t0=T0, zone="Europe/Berlin")
-    return shop_day_in_kafka(settings, unique, records.lines())
+    s, sim = shop_day_in_kafka(settings, unique, records.lines())
+    return as_deployed(s), sim
 
 
 def count(outcome: Outcome, settings: Settings, sim: Simulation, timeout_s: float = 180) -> Outcome:
