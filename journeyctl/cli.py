@@ -68,14 +68,19 @@ def cmd_stack(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     import importlib
 
-    from connectors.admin import committed_partitions, ensure_topics
+    from connectors.admin import KafkaUnreachable, committed_partitions, ensure_topics
+    from connectors.avro import RegistryUnavailable
     from jobs.environment import create_environment
     from jobs.recovery import EmptyStateRefused, checkpoint_folder, choose_start
 
     settings = _settings(args)
     # every job module has the same shape: topics, kafka_connectors, build_pipeline, describe
     job = importlib.import_module(f"jobs.{args.job}")
-    ensure_topics(settings, job.topics(settings))
+    try:
+        ensure_topics(settings, job.topics(settings))
+    except KafkaUnreachable as e:
+        print(f"{args.job}: {e}", file=sys.stderr, flush=True)
+        return 2
     name = args.job_name or args.job
     folder = checkpoint_folder(settings.flink.checkpoint_dir, name)
     try:
@@ -89,6 +94,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"{args.job}: {e}", file=sys.stderr, flush=True)
         return 2
     print(f"{args.job}: {start.why}; checkpoints in {folder}", flush=True)
+    if args.bounded and start.restore_from is not None:
+        print(
+            f"{args.job}: warning: a bounded run restored from a checkpoint reads to the end of its "
+            "input but does not finish (Flink's Kafka source, FLINK-31006): once `journeyctl status` "
+            "shows no input lag, stop it draining (`flink stop --drain`), or run with --fresh",
+            file=sys.stderr,
+            flush=True,
+        )
     settings = settings.model_copy(
         update={
             "flink": settings.flink.model_copy(
@@ -98,7 +111,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     env = create_environment(settings)
     sources, sinks = job.kafka_connectors(settings, bounded=args.bounded)
-    job.build_pipeline(env, sources, sinks, settings)
+    try:
+        job.build_pipeline(env, sources, sinks, settings)
+    except RegistryUnavailable as e:
+        print(f"{args.job}: {e}", file=sys.stderr, flush=True)
+        return 2
     print(
         f"{args.job}: {job.describe(settings)} ({settings.sink.delivery.value}, parallelism "
         f"{settings.flink.parallelism}); "

@@ -11,6 +11,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from common.settings import REPO, Settings
@@ -62,6 +63,28 @@ def rest(url: str, method: str = "GET") -> Any:
     with urllib.request.urlopen(urllib.request.Request(url, method=method), timeout=10) as r:
         body = r.read()
         return json.loads(body) if body else None
+
+
+def stop_draining(base: str, job_id: str, folder: Path, timeout_s: float = 300) -> str:
+    """Stop the job with a savepoint, draining: the final watermark fires every timer first, as
+    the end of a bounded run does. The savepoint's location."""
+    request = urllib.request.Request(
+        f"{base}/jobs/{job_id}/stop",
+        data=json.dumps({"targetDirectory": str(folder), "drain": True}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as r:
+        trigger = json.loads(r.read())["request-id"]
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        status = rest(f"{base}/jobs/{job_id}/savepoints/{trigger}")
+        if status["status"]["id"] == "COMPLETED":
+            operation = status["operation"]
+            assert "failure-cause" not in operation, operation
+            return str(operation["location"])
+        time.sleep(1)
+    raise AssertionError(f"job {job_id} not stopped in {timeout_s} s")
 
 
 def wait_until_running(base: str, job_id: str, timeout_s: float = 120) -> None:

@@ -21,7 +21,17 @@ import pytest
 from common.settings import Settings
 from jobs.environment import create_environment
 from jobs.journey import build_pipeline, kafka_connectors
-from tests.faults.harness import Outcome, backlog, count, mid_run, restarts, stack_service
+from tests.faults.harness import (
+    Outcome,
+    backlog,
+    completed_checkpoints,
+    count,
+    job,
+    mid_run,
+    restarts,
+    stack_service,
+    wait_for,
+)
 from tests.flink_cluster import submit_journey, wait_until_finished
 from tests.stack import stack_module
 
@@ -43,12 +53,23 @@ def test_the_broker_killed_and_back(
     fault = time.monotonic()
     time.sleep(10)
     stack_service("up", "kafka")
-    outcome.recovery_s = time.monotonic() - fault
+    back = time.monotonic()
+    done = completed_checkpoints(flink_cluster, job_id)
+    resumed = wait_for(
+        "a checkpoint completed after the broker came back",
+        lambda: (
+            job(flink_cluster, job_id)["state"] == "FINISHED"
+            or completed_checkpoints(flink_cluster, job_id) > done
+        ),
+        300,
+    )
+    outcome.recovery_s = resumed - fault
     wait_until_finished(flink_cluster, job_id, timeout_s=900)
     outcome.recovered = True
     outcome.run_s = time.monotonic() - started
     outcome.notes.append(
-        f"{restarts(flink_cluster, job_id) - before} restart(s); recovery = until the broker answered"
+        f"broker away {back - fault:.0f} s (restart and log recovery included); "
+        f"{restarts(flink_cluster, job_id) - before} job restart(s); recovery = to the first checkpoint after"
     )
     count(outcome, s, sim)
     assert (outcome.lost, outcome.doubled, outcome.extra) == (0, 0, 0)

@@ -24,7 +24,14 @@ from connectors.admin import KafkaUnreachable, ensure_topics
 from connectors.avro import RegistryClient, RegistryUnavailable
 from jobs.environment import create_environment, flink_config_values
 from jobs.journey import build_pipeline, kafka_connectors
-from tests.journey_checks import assert_cart_paths, assert_same_decisions, read_outputs, shop_day_in_kafka
+from journeyctl.cli import main as journeyctl
+from tests.journey_checks import (
+    assert_cart_paths,
+    assert_same_decisions,
+    own_topics,
+    read_outputs,
+    shop_day_in_kafka,
+)
 from tests.secure_stack import SCRAM, SecureStack, secure_stack
 from tests.stack import StackAddresses
 
@@ -106,9 +113,22 @@ def test_the_shop_day_runs_through_tls_scram_kafka_and_an_authenticated_registry
 
 
 def test_wrong_credentials_end_at_once_with_what_to_change(
-    settings: Settings, secure: SecureStack, unique: Callable[[str], str]
+    settings: Settings,
+    secure: SecureStack,
+    unique: Callable[[str], str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     wrong = "not-" + secure.kafka_password
+    # what an operator sees: `journeyctl run` stops with exit code 2 and the reason
+    for name, value in (
+        secured(own_topics(settings, unique), secure, kafka_password=wrong).environment().items()
+    ):
+        monkeypatch.setenv(name, value)
+    assert journeyctl(["run", "journey"]) == 2
+    said = capsys.readouterr().err
+    assert "refused the credentials" in said and wrong not in said, said
+
     with pytest.raises(KafkaUnreachable) as kafka:
         ensure_topics(secured(settings, secure, kafka_password=wrong), [unique("refused")], timeout_s=20)
     assert "refused the credentials" in str(kafka.value)
