@@ -25,7 +25,7 @@ from typing import Any
 from benchmarks.workload import _Records, shop_backlog
 from common.settings import STACK_SCRIPT, Settings
 from jobs.simulate import Simulation
-from tests.flink_cluster import rest
+from tests.flink_cluster import rest, submit_journey, wait_until_finished
 from tests.journey_checks import shop_day_in_kafka
 from tests.kafka_helpers import read_committed_avro
 
@@ -153,3 +153,44 @@ def dumps(outcomes: list[Outcome]) -> str:
 def stack_service(action: str, service: str) -> None:
     """`deploy/local/stack.py up|down <service>`: a service of the local stack stopped or started."""
     subprocess.run([sys.executable, str(STACK_SCRIPT), action, service], check=True, capture_output=True)
+
+
+def settled(outcome: Outcome, settings: Settings, sim: Simulation, started: float) -> Outcome:
+    """The job is through: its run time, what came out counted, and nothing lost, doubled or
+    decided anew."""
+    outcome.recovered = True
+    outcome.run_s = time.monotonic() - started
+    count(outcome, settings, sim)
+    assert (outcome.lost, outcome.doubled, outcome.extra) == (0, 0, 0), outcome.row()
+    return outcome
+
+
+@dataclass
+class ClusterRun:
+    """The backlog's bounded job on the standalone cluster, caught in the middle of its run."""
+
+    base: str
+    settings: Settings
+    sim: Simulation
+    outcome: Outcome
+    job_id: str
+    started: float
+    restarts_before: int
+
+
+def in_mid_run(base: str, settings: Settings, unique: Callable[[str], str], fault: str) -> ClusterRun:
+    """The backlog written, its job submitted (bounded, exactly-once) and running with state to
+    lose: the moment to inject `fault`."""
+    s, sim = backlog(settings, unique)
+    outcome = Outcome(fault, len(sim.actions))
+    started = time.monotonic()
+    job_id = submit_journey(s, "--bounded")
+    mid_run(base, job_id)
+    return ClusterRun(base, s, sim, outcome, job_id, started, restarts(base, job_id))
+
+
+def finished(run: ClusterRun) -> Outcome:
+    """Until the job has finished; then settled, with its restarts since the fault noted."""
+    wait_until_finished(run.base, run.job_id, timeout_s=900)
+    run.outcome.notes.append(f"{restarts(run.base, run.job_id) - run.restarts_before} job restart(s)")
+    return settled(run.outcome, run.settings, run.sim, run.started)

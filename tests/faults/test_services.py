@@ -25,14 +25,13 @@ from tests.faults.harness import (
     Outcome,
     backlog,
     completed_checkpoints,
-    count,
+    finished,
+    in_mid_run,
     job,
-    mid_run,
-    restarts,
+    settled,
     stack_service,
     wait_for,
 )
-from tests.flink_cluster import submit_journey, wait_until_finished
 from tests.stack import stack_module
 
 pytestmark = pytest.mark.faults
@@ -41,12 +40,7 @@ pytestmark = pytest.mark.faults
 def test_the_broker_killed_and_back(
     flink_cluster: str, settings: Settings, unique: Callable[[str], str]
 ) -> None:
-    s, sim = backlog(settings, unique)
-    outcome = Outcome("broker kill -9, back 10 s later", len(sim.actions))
-    started = time.monotonic()
-    job_id = submit_journey(s, "--bounded")
-    mid_run(flink_cluster, job_id)
-    before = restarts(flink_cluster, job_id)
+    run = in_mid_run(flink_cluster, settings, unique, "broker kill -9, back 10 s later")
     pid = stack_module().SERVICES["kafka"].pid()
     assert pid, "the broker runs"
     os.kill(pid, signal.SIGKILL)
@@ -54,25 +48,21 @@ def test_the_broker_killed_and_back(
     time.sleep(10)
     stack_service("up", "kafka")
     back = time.monotonic()
-    done = completed_checkpoints(flink_cluster, job_id)
+    done = completed_checkpoints(flink_cluster, run.job_id)
     resumed = wait_for(
         "a checkpoint completed after the broker came back",
         lambda: (
-            job(flink_cluster, job_id)["state"] == "FINISHED"
-            or completed_checkpoints(flink_cluster, job_id) > done
+            job(flink_cluster, run.job_id)["state"] == "FINISHED"
+            or completed_checkpoints(flink_cluster, run.job_id) > done
         ),
         300,
     )
-    outcome.recovery_s = resumed - fault
-    wait_until_finished(flink_cluster, job_id, timeout_s=900)
-    outcome.recovered = True
-    outcome.run_s = time.monotonic() - started
-    outcome.notes.append(
-        f"broker away {back - fault:.0f} s (restart and log recovery included); "
-        f"{restarts(flink_cluster, job_id) - before} job restart(s); recovery = to the first checkpoint after"
+    run.outcome.recovery_s = resumed - fault
+    run.outcome.notes.append(
+        f"broker away {back - fault:.0f} s (its restart and log recovery included); "
+        "recovery = to the first checkpoint after"
     )
-    count(outcome, s, sim)
-    assert (outcome.lost, outcome.doubled, outcome.extra) == (0, 0, 0)
+    finished(run)
 
 
 def test_the_registry_down_when_the_job_starts_and_while_it_runs(
@@ -109,8 +99,5 @@ def test_the_registry_down_when_the_job_starts_and_while_it_runs(
         client.get_job_execution_result().result()
     finally:
         stack_service("up", "registry")
-    outcome.recovered = True
-    outcome.run_s = time.monotonic() - started
     outcome.notes.append("recovery = from the registry back to the job built")
-    count(outcome, s, sim)
-    assert (outcome.lost, outcome.doubled, outcome.extra) == (0, 0, 0)
+    settled(outcome, s, sim, started)

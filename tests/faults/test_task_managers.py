@@ -20,14 +20,12 @@ import pytest
 from common.settings import Settings
 from jobs.recovery import checkpoint_folder, latest_checkpoint
 from tests.faults.harness import (
-    Outcome,
-    backlog,
     completed_checkpoints,
-    count,
+    finished,
+    in_mid_run,
     job,
-    mid_run,
     recovered_after,
-    restarts,
+    settled,
     wait_for,
 )
 from tests.flink_cluster import (
@@ -36,7 +34,6 @@ from tests.flink_cluster import (
     stop_draining,
     submit_journey,
     task_manager_pids,
-    wait_until_finished,
 )
 
 pytestmark = pytest.mark.faults
@@ -60,22 +57,12 @@ def _kill_a_task_manager() -> float:
 def test_a_task_manager_killed_and_started_again(
     cluster: str, settings: Settings, unique: Callable[[str], str]
 ) -> None:
-    s, sim = backlog(settings, unique)
-    outcome = Outcome("TaskManager kill -9, started again 5 s later", len(sim.actions))
-    started = time.monotonic()
-    job_id = submit_journey(s, "--bounded")
-    mid_run(cluster, job_id)
-    before = restarts(cluster, job_id)
+    run = in_mid_run(cluster, settings, unique, "TaskManager kill -9, started again 5 s later")
     fault = _kill_a_task_manager()
     time.sleep(5)
     start_missing_task_managers()
-    outcome.recovery_s = recovered_after(cluster, job_id, before) - fault
-    wait_until_finished(cluster, job_id, timeout_s=900)
-    outcome.recovered = True
-    outcome.run_s = time.monotonic() - started
-    outcome.notes.append(f"{restarts(cluster, job_id) - before} restart(s)")
-    count(outcome, s, sim)
-    assert (outcome.lost, outcome.doubled, outcome.extra) == (0, 0, 0)
+    run.outcome.recovery_s = recovered_after(cluster, run.job_id, run.restarts_before) - fault
+    finished(run)
 
 
 def _pending(base: str, job_id: str) -> int:
@@ -91,11 +78,10 @@ def _pending(base: str, job_id: str) -> int:
 def test_a_task_manager_lost_for_good_the_job_waits_then_resumes_where_it_fits(
     cluster: str, settings: Settings, unique: Callable[[str], str], tmp_path: Path
 ) -> None:
-    s, sim = backlog(settings, unique)
-    outcome = Outcome("TaskManager kill -9, never back; resubmitted at parallelism 1", len(sim.actions))
-    started = time.monotonic()
-    job_id = submit_journey(s, "--bounded")
-    mid_run(cluster, job_id)
+    run = in_mid_run(
+        cluster, settings, unique, "TaskManager kill -9, never back; resubmitted at parallelism 1"
+    )
+    s, outcome, job_id = run.settings, run.outcome, run.job_id
     _kill_a_task_manager()
 
     # past the heartbeat timeout (50 s) and several restart attempts: it must still be waiting
@@ -127,7 +113,4 @@ def test_a_task_manager_lost_for_good_the_job_waits_then_resumes_where_it_fits(
     done = completed_checkpoints(cluster, again)
     wait_for("a checkpoint after the last read", lambda: completed_checkpoints(cluster, again) > done, 120)
     stop_draining(cluster, again, tmp_path / "savepoints")
-    outcome.recovered = True
-    outcome.run_s = time.monotonic() - started
-    count(outcome, s, sim)
-    assert (outcome.lost, outcome.doubled, outcome.extra) == (0, 0, 0)
+    settled(outcome, s, run.sim, run.started)
