@@ -15,7 +15,7 @@ import struct
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import fastavro
 from fastavro.types import Schema as ParsedSchema
@@ -26,6 +26,7 @@ MAGIC = 0
 HEADER = struct.Struct(">bI")
 SCHEMAS_DIR = Path(__file__).resolve().parent.parent / "schemas"
 _LOG = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
 def is_wire_format(value: bytes) -> bool:
@@ -149,8 +150,11 @@ class RegistryClient:
             raise UnknownSchemaId(f"schema id {schema_id} is not in the registry")
         from confluent_kafka.schema_registry.error import SchemaRegistryError
 
+        # A registry that does not answer is asked again, then RegistryUnavailable: the record
+        # is good, and dead-lettering it would lose it; the task fails and Flink retries it
+        # from the last checkpoint once the registry is back. Only "no such id" is the record's.
         try:
-            schema = self._client.get_schema(schema_id)
+            schema = self._patiently(lambda: self._client.get_schema(schema_id))
         except SchemaRegistryError as e:
             if e.http_status_code == 404:
                 self._missing[schema_id] = time.monotonic() + self._negative_ttl_s
@@ -173,7 +177,7 @@ class RegistryClient:
             )
         return hit
 
-    def _patiently(self, call: Callable[[], int]) -> int:
+    def _patiently(self, call: Callable[[], _T]) -> _T:
         # the registry client's own HTTP library (httpx or its fork, whichever it found)
         from confluent_kafka.schema_registry.common._httpx_compat import httpx
         from confluent_kafka.schema_registry.error import SchemaRegistryError
@@ -186,8 +190,10 @@ class RegistryClient:
             except SchemaRegistryError as e:
                 if e.http_status_code in (401, 403):
                     raise RegistryUnavailable(explain_registry(self._url, e)) from None
-                if e.http_status_code < 500 or time.monotonic() >= deadline:
+                if e.http_status_code < 500:
                     raise
+                if time.monotonic() >= deadline:
+                    raise RegistryUnavailable(explain_registry(self._url, e)) from None
                 error: Exception = e
             except httpx.TransportError as e:
                 if time.monotonic() >= deadline:

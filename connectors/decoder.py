@@ -9,7 +9,7 @@ from typing import Any
 
 from common.events import Event
 from common.settings import Settings
-from connectors.avro import Encoder, SchemaSink, SchemaSource, load_schema
+from connectors.avro import Encoder, RegistryUnavailable, SchemaSink, SchemaSource, load_schema
 from connectors.clickstream import decode_click
 from connectors.debezium import TABLES, Table, decode_change, decode_tombstone
 from connectors.errors import DecodeError, OversizedValue, UnknownTopic
@@ -64,6 +64,8 @@ class Decoder:
         except DecodeError as e:
             self.counts["dead_letter"] += 1
             return DeadLetter(record, e.error_class, str(e))
+        except RegistryUnavailable:
+            raise  # not the record's fault: the job retries it once the registry answers
         except Exception as e:  # a bug must not stop the job: the record is kept to replay after a fix
             self.counts["dead_letter"] += 1
             return DeadLetter(record, f"Unexpected{type(e).__name__}", f"{type(e).__name__}: {e}"[:500])

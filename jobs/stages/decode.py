@@ -31,7 +31,7 @@ class DecodeFunction(ProcessFunction):  # type: ignore[misc]
 
     def open(self, runtime_context: RuntimeContext) -> None:
         s = self._settings
-        registry = RegistryClient(s.registry.client_config())
+        registry = RegistryClient(s.registry.client_config(), wait_s=s.registry.wait_s)
         self._decoder = Decoder(s, registry)
         self._dead = DeadLetterEncoder(registry, s.topics.dead_letter, s.decode.max_value_bytes, self._job)
         metrics = runtime_context.get_metrics_group()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import socket
 from typing import Any
 
 import pytest
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 
 from common.events import ChangeEvent, ChannelFeedback, ClickEvent
 from common.settings import Settings
-from connectors.avro import Encoder, LocalSchemas, load_schema
+from connectors.avro import Encoder, LocalSchemas, RegistryClient, RegistryUnavailable, load_schema
 from connectors.clickstream import to_avro_record
 from connectors.decoder import DeadLetter, DeadLetterEncoder, Decoder, Skipped
 from connectors.examples import (
@@ -225,3 +226,19 @@ def test_every_input_is_decoded_skipped_or_dead_lettered(data: st.DataObject) ->
             assert not out.error_class.startswith("Unexpected"), f"a bug, not bad input: {out.error_message}"
             assert out.record.offset == i
     assert sum(decoder.counts.values()) == n
+
+
+def test_a_good_avro_record_waits_for_an_unreachable_registry_instead_of_going_to_the_dead_letters() -> None:
+    """Only "no such schema id" is the record's fault; a registry that does not answer is the
+    job's, which fails the task so that Flink retries the record from its checkpoint."""
+    encoded = Encoder(LocalSchemas(), "clickstream", load_schema("clickstream_event")).encode(
+        to_avro_record(CLICK)
+    )
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    registry = RegistryClient({"url": f"http://127.0.0.1:{port}", "timeout": 1}, wait_s=0.5)
+    decoder = Decoder(SETTINGS, registry)
+    with pytest.raises(RegistryUnavailable):
+        decoder.decode(_rec(SETTINGS.topics.clickstream, encoded, b"c-42"))
+    assert decoder.counts["dead_letter"] == 0
