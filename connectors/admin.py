@@ -17,12 +17,9 @@ class KafkaUnreachable(RuntimeError):
     """Kafka cannot be used with these settings; the message says what to change."""
 
 
+_LOGIN_REFUSED = (KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED)
 #: errors that waiting does not mend: a refused login, a certificate not trusted
-_REFUSALS = (KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED, KafkaError._SSL)
-
-
-def admin_client(settings: Settings) -> AdminClient:
-    return AdminClient(settings.kafka.librdkafka_properties())
+_REFUSALS = (*_LOGIN_REFUSED, KafkaError._SSL)
 
 
 def explain(settings: Settings, error: KafkaError | None) -> str:
@@ -31,7 +28,7 @@ def explain(settings: Settings, error: KafkaError | None) -> str:
     where = f"Kafka at {k.bootstrap_servers} ({k.security_protocol})"
     code = error.code() if error is not None else None
     detail = error.str() if error is not None else "no answer"
-    if code in (KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED):
+    if code in _LOGIN_REFUSED:
         return (
             f"{where} refused the credentials of user {k.sasl_username!r} ({k.sasl_mechanism}): {detail}. "
             "Check JOURNEY_KAFKA__SASL_USERNAME and JOURNEY_KAFKA__SASL_PASSWORD "

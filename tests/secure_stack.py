@@ -141,17 +141,7 @@ listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config={_SCRAM_MODULE} required;
 ssl.keystore.type=PEM
 ssl.keystore.location={server_pem}
 log.dirs={folder / "data"}
-num.partitions=2
-offsets.topic.replication.factor=1
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
-transaction.max.timeout.ms=900000
-group.initial.rebalance.delay.ms=0
-log.message.timestamp.after.max.ms=9223372036854775807
-log.retention.ms=-1
-"""
+{stack_module().BROKER_DEFAULTS}"""
 
 
 @contextmanager

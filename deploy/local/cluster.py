@@ -25,6 +25,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import stack  # deploy/local/stack.py, beside this script (its directory is first on sys.path)
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 STACK_HOME = Path(os.environ.get("JOURNEY_STACK_HOME") or REPO / ".stack").resolve()
@@ -141,23 +143,13 @@ def ready() -> bool:
     return bool(overview) and int(overview.get("slots-total", 0)) >= SLOTS  # type: ignore[union-attr, arg-type]
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def task_manager_pids() -> list[int]:
     """The TaskManager processes of this cluster that are alive (Flink's pid file keeps the
     dead ones too, until `down`)."""
     pids: list[int] = []
     for f in (HOME / "run").glob("*taskexecutor.pid"):
         pids += [int(line) for line in f.read_text().split() if line.strip().isdigit()]
-    return [p for p in pids if _alive(p)]
+    return [p for p in pids if stack._alive(p)]
 
 
 def up() -> None:

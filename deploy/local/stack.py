@@ -515,21 +515,9 @@ def _log4j2_yaml(levels: dict[str, str]) -> str:
 {loggers}"""
 
 
-def _kafka_prepare() -> None:
-    if not KAFKA_LIBS.is_dir():
-        fail(f"Kafka {KAFKA_VERSION} jars are not in {KAFKA_LIBS}: run `make setup` (or stack.py fetch).")
-    KAFKA_CONF.mkdir(parents=True, exist_ok=True)
-    props = f"""# written by deploy/local/stack.py: single-node KRaft broker for local use
-process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@127.0.0.1:{KAFKA_CONTROLLER_PORT}
-listeners=PLAINTEXT://127.0.0.1:{KAFKA_PORT},CONTROLLER://127.0.0.1:{KAFKA_CONTROLLER_PORT}
-advertised.listeners=PLAINTEXT://127.0.0.1:{KAFKA_PORT}
-controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
-log.dirs={KAFKA_DATA}
-num.partitions=2
+#: What a single-node broker of this project needs besides its listeners and log folder (the
+#: tests' TLS broker, tests/secure_stack.py, takes it too).
+BROKER_DEFAULTS = """num.partitions=2
 auto.create.topics.enable=true
 offsets.topic.replication.factor=1
 transaction.state.log.replication.factor=1
@@ -546,6 +534,23 @@ log.message.timestamp.after.max.ms=9223372036854775807
 log.retention.ms=-1
 log.retention.bytes=1073741824
 """
+
+
+def _kafka_prepare() -> None:
+    if not KAFKA_LIBS.is_dir():
+        fail(f"Kafka {KAFKA_VERSION} jars are not in {KAFKA_LIBS}: run `make setup` (or stack.py fetch).")
+    KAFKA_CONF.mkdir(parents=True, exist_ok=True)
+    props = f"""# written by deploy/local/stack.py: single-node KRaft broker for local use
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:{KAFKA_CONTROLLER_PORT}
+listeners=PLAINTEXT://127.0.0.1:{KAFKA_PORT},CONTROLLER://127.0.0.1:{KAFKA_CONTROLLER_PORT}
+advertised.listeners=PLAINTEXT://127.0.0.1:{KAFKA_PORT}
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+log.dirs={KAFKA_DATA}
+{BROKER_DEFAULTS}"""
     (KAFKA_CONF / "server.properties").write_text(props)
     (KAFKA_CONF / "log4j2.yaml").write_text(
         _log4j2_yaml(

@@ -89,6 +89,11 @@ def count(outcome: Outcome, settings: Settings, sim: Simulation, timeout_s: floa
     outcome.lost = sum(1 for i in want if i not in got)
     outcome.doubled = sum(1 for n in got.values() if n > 1)
     outcome.extra = sum(1 for i in got if i not in want)
+    return report(outcome)
+
+
+def report(outcome: Outcome) -> Outcome:
+    """Into the session's summary table, and printed now."""
     OUTCOMES.append(outcome)
     print(outcome.row(), flush=True)
     return outcome

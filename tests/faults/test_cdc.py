@@ -27,7 +27,7 @@ from benchmarks.from_database import _caught_up, _connect, _insert_customers, _u
 from benchmarks.journey_job import _settings, _Watcher, paced
 from common.clock import daytime_zone
 from common.settings import Settings
-from tests.faults.harness import OUTCOMES, Outcome, as_deployed, stack_service
+from tests.faults.harness import Outcome, as_deployed, report, stack_service
 from tests.journey_checks import start_journey
 from tests.kafka_helpers import read_committed_avro
 from tests.stack import StackAddresses
@@ -123,6 +123,5 @@ def test_a_cdc_service_restarted_in_a_burst_of_changes(
     outcome.notes.append(
         f"{' + '.join(sorted(clean))} per upgrade; recovery = the longest a change waited for its action"
     )
-    OUTCOMES.append(outcome)
-    print(outcome.row(), flush=True)
+    report(outcome)
     assert (outcome.lost, outcome.doubled, outcome.extra) == (0, 0, 0), outcome.row()

@@ -22,7 +22,7 @@ from connectors.clickstream import to_avro_record
 from connectors.examples import CLICK
 from jobs.environment import create_environment
 from jobs.ingest import build_pipeline, kafka_connectors
-from tests.faults.harness import OUTCOMES, Outcome, as_deployed, stack_service, wait_for
+from tests.faults.harness import Outcome, as_deployed, report, stack_service, wait_for
 from tests.kafka_helpers import read_committed
 
 pytestmark = pytest.mark.faults
@@ -94,6 +94,5 @@ def test_a_new_avro_schema_while_the_registry_is_down_waits_for_it(
     outcome.notes.append(
         f"{len(letters)} dead letters; recovery = from the registry back to the click decoded"
     )
-    OUTCOMES.append(outcome)
-    print(outcome.row(), flush=True)
+    report(outcome)
     assert kinds == ["ClickEvent", "ClickEvent"] and not letters, (kinds, letters)
