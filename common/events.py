@@ -54,7 +54,19 @@ SHIPMENT_STATUSES = (
 TICKET_PRIORITIES = ("low", "normal", "high", "urgent")
 TICKET_STATUSES = ("open", "pending", "solved", "closed")
 VERIFICATION_STATUSES = ("started", "pending_documents", "under_review", "verified", "rejected")
-FEEDBACK_EVENTS = ("delivered", "opened", "clicked", "bounced", "complained", "unsubscribed")
+#: CONTRACTS.md's six, then this project's extensions, written by its sender (senders/): `expired`
+#: (past `expires_at`, not sent) and `failed` (the provider kept failing, or a crash left it
+#: unknown whether it was sent; never sent again); neither says anything about engagement
+FEEDBACK_EVENTS = (
+    "delivered",
+    "opened",
+    "clicked",
+    "bounced",
+    "complained",
+    "unsubscribed",
+    "expired",
+    "failed",
+)
 
 
 @dataclass(slots=True)

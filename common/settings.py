@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field, SecretStr, field_validator, model_validat
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from common.events import CDC_TABLES
+from common.sender_settings import SenderSettings
 
 REPO = Path(__file__).resolve().parent.parent
 STACK_SCRIPT = REPO / "deploy" / "local" / "stack.py"
@@ -329,6 +330,7 @@ class Settings(BaseSettings):
     relay: RelayTopics = Field(default_factory=RelayTopics)
     journeys: JourneySettings = Field(default_factory=JourneySettings)
     sources: SourceSettings = Field(default_factory=SourceSettings)
+    sender: SenderSettings = Field(default_factory=SenderSettings)
     consumer_group: str = "journey-engine"
 
     def resolved_jars(self) -> list[str]:
@@ -342,14 +344,21 @@ class Settings(BaseSettings):
         for name in type(self).model_fields:
             value = getattr(self, name)
             if isinstance(value, BaseModel):
-                data = value.model_dump(mode="json")
-                for field, v in value:
-                    if isinstance(v, SecretStr):
-                        data[field] = v.get_secret_value()
-                env[f"JOURNEY_{name.upper()}"] = json.dumps(data)
+                env[f"JOURNEY_{name.upper()}"] = json.dumps(_revealed(value))
             else:
                 env[f"JOURNEY_{name.upper()}"] = str(value)
         return env
+
+
+def _revealed(model: BaseModel) -> dict[str, Any]:
+    """A model as JSON data with its secrets (at any depth) in clear."""
+    data: dict[str, Any] = model.model_dump(mode="json")
+    for field, v in model:
+        if isinstance(v, SecretStr):
+            data[field] = v.get_secret_value()
+        elif isinstance(v, BaseModel):
+            data[field] = _revealed(v)
+    return data
 
 
 @cache

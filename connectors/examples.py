@@ -380,4 +380,5 @@ FEEDBACK: dict[str, Any] = {
     "channel": "email",
     "event": "opened",
     "occurred_at": 1_763_896_443_120,
+    "detail": None,
 }

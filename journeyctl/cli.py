@@ -5,6 +5,7 @@ journeyctl run journey [--bounded]  the journey job on a local MiniCluster (or t
                                     that `flink run` submits it to)
 journeyctl replay FILE              a recorded event file into Kafka, in its own time
 journeyctl shop                     the sample shop live: SQL into its databases, clicks to Kafka
+journeyctl send                     the channel sender: actions rendered and delivered, feedback back
 journeyctl demo                     the stack, a recorded shop day, the journey job, the actions;
                                     then the shop live through its databases
 """
@@ -319,6 +320,12 @@ def cmd_shop(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_send(args: argparse.Namespace) -> int:
+    from journeyctl import send
+
+    return send.run(send.settings_for(_settings(args), args), args)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from journeyctl.demo import run_demo
 
@@ -461,6 +468,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-baseline", action="store_true", help="job: skip the plain-Python baseline beside the throughput"
     )
     b.set_defaults(func=cmd_bench)
+
+    from journeyctl import send
+
+    se = send.add_parser(sub)
+    se.add_argument("--bootstrap-servers", help="Kafka bootstrap servers (JOURNEY_KAFKA__BOOTSTRAP_SERVERS)")
+    se.set_defaults(func=cmd_send)
 
     d = sub.add_parser(
         "demo", help="start the stack, replay a recorded shop day, run the journey job, show the actions"

@@ -16,8 +16,9 @@ MAY_IMPORT: dict[str, set[str]] = {
     "connectors": {"common"},
     "journeys": {"common"},
     "jobs": {"common", "connectors", "journeys"},
+    "senders": {"common", "connectors", "journeys"},
     "benchmarks": {"common", "connectors", "journeys", "jobs"},
-    "journeyctl": {"common", "connectors", "journeys", "jobs", "benchmarks"},
+    "journeyctl": {"common", "connectors", "journeys", "jobs", "benchmarks", "senders"},
 }
 
 

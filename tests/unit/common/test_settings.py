@@ -109,6 +109,7 @@ def test_unknown_top_level_keys_are_refused() -> None:
 
 def test_settings_travel_through_the_environment_unchanged(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("JOURNEY_KAFKA__SASL_PASSWORD", "s3cret")
+    monkeypatch.setenv("JOURNEY_SENDER__SMTP__PASSWORD", "deep-s3cret")
     base = Settings()
     s = base.model_copy(
         update={
@@ -119,8 +120,12 @@ def test_settings_travel_through_the_environment_unchanged(monkeypatch: pytest.M
         }
     )
     monkeypatch.delenv("JOURNEY_KAFKA__SASL_PASSWORD")
+    monkeypatch.delenv("JOURNEY_SENDER__SMTP__PASSWORD")
     for name, value in s.environment().items():
         monkeypatch.setenv(name, value)
     back = Settings()
     assert back == s
     assert back.kafka.sasl_password is not None and back.kafka.sasl_password.get_secret_value() == "s3cret"
+    # a secret one level further down travels as well
+    smtp_pw = back.sender.smtp.password
+    assert smtp_pw is not None and smtp_pw.get_secret_value() == "deep-s3cret"
