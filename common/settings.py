@@ -189,6 +189,9 @@ class FlinkSettings(BaseModel):
     #: the ports an embedded MiniCluster's REST API takes the first free one of, so that
     #: `journeyctl status` finds a job run with `journeyctl run` (8081 is the registry's)
     embedded_rest_ports: str = "8092-8099"
+    #: where an embedded MiniCluster's Prometheus reporter serves `/metrics` (the first free port
+    #: of the range; "" = no reporter). A standalone cluster has its own (deploy/local/cluster.py)
+    prometheus_ports: str = "9249-9259"
     #: Extra jars (connector, metrics); empty = the ones `stack.py fetch` put in the cache.
     jars: list[str] = Field(default_factory=list)
     #: Extra Flink configuration keys, passed as they are.

@@ -45,10 +45,25 @@ def flink_config_values(settings: Settings) -> dict[str, str]:
         # an embedded MiniCluster's REST API (a cluster's is its JobManager's), for `journeyctl status`
         "rest.bind-port": f.embedded_rest_ports,
         **_restart_strategy(settings),
+        **_prometheus(f.prometheus_ports),
         **({"execution.state-recovery.path": _location(f.restore_from)} if f.restore_from else {}),
     }
     values.update(f.extra)
     return values
+
+
+PROMETHEUS_REPORTER = "org.apache.flink.metrics.prometheus.PrometheusReporterFactory"
+
+
+def _prometheus(ports: str) -> dict[str, str]:
+    # the reporter's jar is a plugin of the PyFlink wheel (pyflink/plugins/metrics-prometheus),
+    # which PyFlink points FLINK_PLUGINS_DIR at; a cluster reads its own configuration instead
+    if not ports:
+        return {}
+    return {
+        "metrics.reporter.prom.factory.class": PROMETHEUS_REPORTER,
+        "metrics.reporter.prom.port": ports,
+    }
 
 
 def _location(path: str) -> str:

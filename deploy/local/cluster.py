@@ -34,6 +34,8 @@ HOME = STACK_HOME / "flink"
 LOGS = STACK_HOME / "logs" / "flink"
 REST_PORT = int(os.environ.get("FLINK_REST_PORT", "8091"))
 RPC_PORT = int(os.environ.get("FLINK_RPC_PORT", "6124"))
+#: the JobManager's and each TaskManager's Prometheus `/metrics` (the first free port each)
+PROMETHEUS_PORTS = os.environ.get("FLINK_PROMETHEUS_PORTS", "9260-9269")
 #: One slot per TaskManager process: in thread mode every Python operator of a TaskManager runs in
 #: its one embedded interpreter, so two slots in one process share one GIL (one core), while two
 #: processes of one slot each use both cores of this machine.
@@ -85,6 +87,7 @@ def environment() -> dict[str, str]:
         "FLINK_CONF_DIR": str(HOME / "conf"),
         "FLINK_LIB_DIR": str(HOME / "lib"),
         "FLINK_LOG_DIR": str(LOGS),
+        "FLINK_PLUGINS_DIR": str(HOME / "plugins"),
         "JAVA_HOME": str(java_home()),
         "PYTHONPATH": os.pathsep.join([str(REPO), str(site)]),
     }
@@ -126,8 +129,19 @@ parallelism.default: {SLOTS}
 rest.address: 127.0.0.1
 rest.bind-address: 127.0.0.1
 rest.port: {REST_PORT}
+# /metrics for Prometheus: the JobManager on the first free port, each TaskManager on the next
+metrics.reporter.prom.factory.class: org.apache.flink.metrics.prometheus.PrometheusReporterFactory
+metrics.reporter.prom.port: {PROMETHEUS_PORTS}
 """
     )
+    # Flink finds reporters among its plugins, each in a folder of its own under plugins/
+    plugin = HOME / "plugins" / "metrics-prometheus"
+    plugin.mkdir(parents=True, exist_ok=True)
+    for jar in (pyflink / "plugins" / "metrics-prometheus").glob("*.jar"):
+        link = plugin / jar.name
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(jar)
 
 
 def rest(path: str) -> dict[str, object] | None:

@@ -18,7 +18,7 @@ from connectors.avro import RegistryClient
 from connectors.decoder import DeadLetter, DeadLetterEncoder, Decoder, Skipped
 from connectors.kafka import BYTES
 from connectors.records import output_frame, read_frame
-from jobs.stages.metrics import Tallies, Tally
+from jobs.stages.metrics import LabelledTally, Tallies, Tally
 
 DEAD_LETTERS = OutputTag("dead-letters", BYTES)
 SKIPPED = ("tombstone", "anonymous")
@@ -39,6 +39,8 @@ class DecodeFunction(ProcessFunction):  # type: ignore[misc]
         # increment is a call into the JVM, which cost as much as decoding the record
         self.counts: dict[str, int] = dict.fromkeys(("decoded", "dead_lettered", *SKIPPED), 0)
         c = self.counts
+        self.by_topic: dict[tuple[str, ...], int] = {}
+        self.dead_by_class: dict[tuple[str, ...], int] = {}
         self._tallies = Tallies(
             *(
                 Tally(metrics.counter(f"records_{n}"), partial(_count, c, n))
@@ -47,6 +49,8 @@ class DecodeFunction(ProcessFunction):  # type: ignore[misc]
             *(Tally(metrics.counter(f"records_skipped_{r}"), partial(_count, c, r)) for r in SKIPPED),
             # the decoder counts them per column; the job shows the total
             Tally(metrics.counter("columns_dropped"), lambda: self._decoder.dropped_total),
+            LabelledTally(metrics, "records_in", ("topic",), lambda: self.by_topic),
+            LabelledTally(metrics, "dead_letters", ("error_class",), lambda: self.dead_by_class),
         )
 
     def close(self) -> None:
@@ -57,10 +61,14 @@ class DecodeFunction(ProcessFunction):  # type: ignore[misc]
         that is skipped (a tombstone of a table whose deletes say it all, an anonymous click)."""
         self._tallies.tick()
         record = read_frame(frame)
+        topic = (record.topic,)
+        self.by_topic[topic] = self.by_topic.get(topic, 0) + 1
         out = self._decoder.decode(record)
         kind = type(out)
         if kind is DeadLetter:
             self.counts["dead_lettered"] += 1
+            why = (out.error_class,)  # type: ignore[union-attr]
+            self.dead_by_class[why] = self.dead_by_class.get(why, 0) + 1
             return None, output_frame(self._dead.topic, record.key, self._dead.encode(out))  # type: ignore[arg-type]
         if kind is Skipped:
             self.counts[out.reason] += 1  # type: ignore[union-attr]

@@ -28,7 +28,7 @@ from jobs.stages import wire
 from jobs.stages.cache import StateCache
 from jobs.stages.keys import in_journey_time_order
 from jobs.stages.legacy import Slot, held
-from jobs.stages.metrics import Tallies, Tally
+from jobs.stages.metrics import JourneyCounts, LabelledTally, Tallies, Tally, census
 from jobs.stages.state import pickled_value
 from journeys.codec import decode, encode
 from journeys.definition import Journey
@@ -61,6 +61,7 @@ class JourneyCore:
         self.cache = cache
         self.late = 0
         self.actions = 0
+        self.counts = JourneyCounts()
 
     def on_event(
         self, store: Any, timers: Any, event: ev.EngineInput, late_floor: int | None = None
@@ -68,6 +69,7 @@ class JourneyCore:
         out: list[bytes] = []
         key = customer_of(event)
         state, before, dirty = self._load(store, key, out)
+        was = census(state)
         t = event_time(event)
         if late_floor is not None and t < late_floor:
             self.late += 1
@@ -80,16 +82,19 @@ class JourneyCore:
             state = self._apply(r, out)
             dirty = True
         if dirty:
+            self.counts.moved(was, census(state))
             self._save(store, timers, key, state, before)
         return out
 
     def on_timer(self, store: Any, timers: Any, timestamp: int, key: str | None = None) -> list[bytes]:
         out: list[bytes] = []
         state, before, dirty = self._load(store, key, out)
+        was = census(state)
         if state is not None and state.due is not None and state.due <= timestamp:
             state = self._fire(state, timestamp, out)
             dirty = True
         if dirty:
+            self.counts.moved(was, census(state))
             self._save(store, timers, key, state, before)
         return out  # else: cleared, or moved on since this timer was set: nothing to write
 
@@ -135,6 +140,7 @@ class JourneyCore:
 
     def _apply(self, r: Result, out: list[bytes]) -> CustomerState | None:
         self.actions += len(r.actions)
+        self.counts.outputs(r.actions, r.journey_events)
         out += [self.outputs.action(a) for a in r.actions]
         out += [self.outputs.journey_event(j) for j in r.journey_events]
         return r.state
@@ -187,9 +193,17 @@ class JourneyStage(KeyedBroadcastProcessFunction):  # type: ignore[misc]
         self._stores_loaded = False
         metrics = runtime_context.get_metrics_group()
         core = self._core
+        counts = core.counts
         self._tallies = Tallies(
             Tally(metrics.counter("actions"), lambda: core.actions),
             Tally(metrics.counter("late_events"), lambda: core.late),
+            LabelledTally(metrics, "actions_sent", ("journey", "type", "channel"), lambda: counts.actions),
+            LabelledTally(metrics, "suppressions", ("journey", "reason"), lambda: counts.suppressed),
+            LabelledTally(metrics, "instances_open", ("journey",), lambda: counts.open),
+            LabelledTally(metrics, "waits_pending", ("journey",), lambda: counts.waiting),
+            LabelledTally(metrics, "decision_latency_seconds_bucket", ("le",), lambda: counts.latency),
+            Tally(metrics.counter("decision_latency_seconds_count"), lambda: counts.latency_count),
+            Tally(metrics.counter("decision_latency_ms_sum"), lambda: counts.latency_sum_ms),
         )
 
     def close(self) -> None:

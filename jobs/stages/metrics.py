@@ -8,8 +8,11 @@ SIGSEGV in `take_gil`. A counter is a Java object the operator increments from i
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from journeys.state import CustomerState
 
 
 class Tally:
@@ -30,6 +33,50 @@ class Tally:
             self._seen = n
 
 
+class LabelledTally:
+    """Counts by label values (a mapping the core keeps, e.g. (journey, channel) -> n), each value
+    handed to a counter of its own in Flink's key/value groups, which Flink's Prometheus reporter
+    turns into labels. A counter is made the first time its values are seen; a count may go down
+    (a counter's `dec`), for numbers that are open/closed rather than ever growing."""
+
+    __slots__ = ("_counters", "_group", "_labels", "_name", "_read", "_seen")
+
+    def __init__(
+        self,
+        group: Any,
+        name: str,
+        labels: tuple[str, ...],
+        read: Callable[[], Mapping[tuple[str, ...], int]],
+    ) -> None:
+        self._group = group
+        self._name = name
+        self._labels = labels
+        self._read = read
+        self._seen: dict[tuple[str, ...], int] = {}
+        self._counters: dict[tuple[str, ...], Any] = {}
+
+    def sync(self) -> None:
+        for values, n in self._read().items():
+            seen = self._seen.get(values, 0)
+            if n == seen:
+                continue
+            counter = self._counters.get(values)
+            if counter is None:
+                g = self._group
+                for k, v in zip(self._labels, values, strict=True):
+                    g = g.add_group(k, v)
+                counter = self._counters[values] = g.counter(self._name)
+            if n > seen:
+                counter.inc(n - seen)
+            else:
+                counter.dec(seen - n)
+            self._seen[values] = n
+
+
+class Syncs(Protocol):
+    def sync(self) -> None: ...
+
+
 #: records between two updates of a stage's counters: a counter's `inc` is a call into the JVM
 SYNC_EVERY = 256
 
@@ -41,7 +88,7 @@ class Tallies:
 
     __slots__ = ("_tallies", "_until_sync")
 
-    def __init__(self, *tallies: Tally) -> None:
+    def __init__(self, *tallies: Syncs) -> None:
         self._tallies = tallies
         self._until_sync = 0
 
@@ -54,3 +101,79 @@ class Tallies:
     def sync(self) -> None:
         for t in self._tallies:
             t.sync()
+
+
+#: the decision latency's buckets, in seconds (Prometheus' `le`)
+LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+Census = tuple[tuple[str, bool], ...]
+
+
+def census(state: CustomerState | None) -> Census:
+    """A customer's open instances: (journey, whether it waits for a deadline) each."""
+    if state is None or not state.instances:
+        return ()
+    return tuple((i.journey_id, i.wake_at is not None) for i in state.instances)
+
+
+class JourneyCounts:
+    """What the journey stage counts, by label, in plain Python: actions by journey, type and
+    channel; suppressions by journey and reason; open instances and deadline waits by journey
+    (up and down as a customer's state changes: since the task started, as every Flink metric);
+    and the decision latency, wall-clock time at the decision minus the journey time it was
+    taken at, as a Prometheus histogram (cumulative buckets, sum and count)."""
+
+    __slots__ = (
+        "_wall",
+        "actions",
+        "latency",
+        "latency_count",
+        "latency_sum_ms",
+        "open",
+        "suppressed",
+        "waiting",
+    )
+
+    def __init__(self, wall: Callable[[], float] = time.time) -> None:
+        self.actions: dict[tuple[str, ...], int] = {}
+        self.suppressed: dict[tuple[str, ...], int] = {}
+        self.open: dict[tuple[str, ...], int] = {}
+        self.waiting: dict[tuple[str, ...], int] = {}
+        self.latency: dict[tuple[str, ...], int] = {(_le(b),): 0 for b in (*LATENCY_BUCKETS, float("inf"))}
+        self.latency_sum_ms = 0
+        self.latency_count = 0
+        self._wall = wall
+
+    def outputs(self, actions: list[dict[str, Any]], journey_events: list[dict[str, Any]]) -> None:
+        if actions:
+            now_ms = int(self._wall() * 1000)
+            for a in actions:
+                key: tuple[str, ...] = (a["journey_id"], a["action_type"], a["channel"])
+                self.actions[key] = self.actions.get(key, 0) + 1
+                lag_ms = max(0, now_ms - a["decided_at"])
+                self.latency_sum_ms += lag_ms
+                self.latency_count += 1
+                for b in LATENCY_BUCKETS:
+                    if lag_ms <= b * 1000:
+                        self.latency[(_le(b),)] += 1
+                self.latency[_INF] += 1
+        for j in journey_events:
+            if j["event_type"] == "suppressed":
+                why = (j["journey_id"], j.get("reason") or "")
+                self.suppressed[why] = self.suppressed.get(why, 0) + 1
+
+    def moved(self, before: Census, after: Census) -> None:
+        if before == after:
+            return
+        for sign, instances in ((-1, before), (1, after)):
+            for journey, waits in instances:
+                key = (journey,)
+                self.open[key] = self.open.get(key, 0) + sign
+                if waits:
+                    self.waiting[key] = self.waiting.get(key, 0) + sign
+
+
+def _le(bound: float) -> str:
+    return "+Inf" if bound == float("inf") else f"{bound:g}"
+
+
+_INF = ("+Inf",)

@@ -4,61 +4,24 @@ loopback; the file provider writes real files."""
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Iterator
-from email import message_from_bytes
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from common.sender_settings import SmtpSettings
 from senders.providers import FileProvider, Permanent, SmtpProvider, Transient
 from senders.templates import Message
-
-
-class Mailbox:
-    """An SMTP server's handler: keeps what it accepts, refuses addresses it is told to."""
-
-    def __init__(self) -> None:
-        self.mails: list[Any] = []
-        self.refuse: dict[str, str] = {}
-
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
-        if address in self.refuse:
-            return self.refuse[address]
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.mails.append(message_from_bytes(envelope.original_content))
-        return "250 Message accepted"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _login(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
-    ok = isinstance(data, LoginPassword) and (data.login, data.password) == (b"sender", b"pw-1")
-    return AuthResult(success=ok)
+from tests.smtp_server import PASSWORD, USER, Mailbox, smtp_server
+from tests.smtp_server import controller as controller_for
 
 
 @pytest.fixture
 def smtp() -> Iterator[tuple[Mailbox, Controller]]:
-    box = Mailbox()
-    controller = Controller(
-        box, hostname="127.0.0.1", port=_free_port(), authenticator=_login, auth_require_tls=False
-    )
-    controller.start()
-    yield box, controller
-    if controller._thread is not None:  # a test may have stopped it
-        controller.stop()
+    with smtp_server() as server:
+        yield server
 
 
 def _message(n: int = 1, address: str = "ann@example.test") -> Message:
@@ -66,7 +29,7 @@ def _message(n: int = 1, address: str = "ann@example.test") -> Message:
 
 
 def _settings(controller: Controller, **more: Any) -> SmtpSettings:
-    return SmtpSettings(host="127.0.0.1", port=controller.port, username="sender", password="pw-1", **more)
+    return SmtpSettings(host="127.0.0.1", port=controller.port, username=USER, password=PASSWORD, **more)
 
 
 def test_a_message_arrives_with_the_action_id_in_its_message_id(smtp) -> None:
@@ -104,9 +67,7 @@ def test_a_server_that_is_away_is_transient_and_the_next_try_reconnects(smtp) ->
     controller.stop()
     with pytest.raises(Transient):
         provider.send(_message(2))
-    again = Controller(
-        box, hostname="127.0.0.1", port=controller.port, authenticator=_login, auth_require_tls=False
-    )
+    again = controller_for(box, controller.port)
     again.start()
     try:
         provider.send(_message(2))
