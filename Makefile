@@ -51,8 +51,9 @@ stack-status: ## Show what is running, with pids and log files
 demo: setup ## Start the stack, replay a recorded shop day, run the journey job on a MiniCluster, show the actions
 	$(VENV)/bin/journeyctl demo
 
-test: setup lint schemas-check ## Everything CI runs: lint, schema check, then unit, integration and e2e tests
+test: setup lint schemas-check ## Everything CI runs: lint, schema check, unit, integration and e2e tests, then the faults (~30 min)
 	$(PYTEST) tests -q -m "not faults"; $(ALLOW_EMPTY)
+	$(PYTEST) tests/faults -q -m faults; $(ALLOW_EMPTY)
 
 test-unit: setup ## Fast tests: no services, no JVM
 	$(PYTEST) tests/unit -q; $(ALLOW_EMPTY)
