@@ -1,14 +1,13 @@
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 from aiosmtpd.controller import Controller
+from pydantic import SecretStr
 
 from common.sender_settings import EngagementRates, SimulatorSettings
 from common.settings import Settings
@@ -41,7 +40,12 @@ def sender_settings(
             "metrics_port": free_port(),
             "providers": {"email": "smtp", "sms": "file", "push": "file", "in_app": "file"},
             "smtp": s.smtp.model_copy(
-                update={"port": server.port, "username": USER, "password": PASSWORD, "timeout_s": 5}
+                update={
+                    "port": server.port,
+                    "username": USER,
+                    "password": SecretStr(PASSWORD),
+                    "timeout_s": 5,
+                }
             ),
             "simulator": SimulatorSettings(
                 enabled=True,
@@ -104,11 +108,3 @@ def write_actions(settings: Settings, channel: str, actions: Iterable[dict[str, 
             for a in actions
         ),
     )
-
-
-def json_action(a: dict[str, Any]) -> bytes:
-    return orjson.dumps(a)
-
-
-def run_id() -> str:
-    return uuid.uuid4().hex[:6]
