@@ -117,10 +117,25 @@ def _jvm_logs(settings: Settings) -> None:
         os.environ["JVM_ARGS"] = f"{args} -XX:ErrorFile={folder}/hs_err_pid%p.log".strip()
 
 
+def _embedded_reporter() -> None:
+    # A MiniCluster loads metric reporters from its JVM's classpath only (it has no plugin
+    # manager), and PyFlink's gateway builds that classpath from pyflink/lib, pyflink/opt and
+    # HADOOP_CLASSPATH: the one variable it takes extra jars from. The reporter's jar is a
+    # plugin of the wheel. A JVM already running keeps its classpath.
+    import pyflink
+
+    jars = sorted((Path(pyflink.__file__).parent / "plugins" / "metrics-prometheus").glob("*.jar"))
+    current = [p for p in os.environ.get("HADOOP_CLASSPATH", "").split(os.pathsep) if p]
+    if jars and str(jars[0]) not in current:
+        os.environ["HADOOP_CLASSPATH"] = os.pathsep.join([*current, str(jars[0])])
+
+
 def create_environment(settings: Settings) -> StreamExecutionEnvironment:
     """A local MiniCluster when run from Python; the cluster's own when submitted with `flink run`."""
     _embedded_python_path()
     _jvm_logs(settings)
+    if settings.flink.prometheus_ports:
+        _embedded_reporter()
     env = StreamExecutionEnvironment.get_execution_environment(flink_configuration(settings))
     env.set_parallelism(settings.flink.parallelism)
     return env

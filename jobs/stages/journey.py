@@ -201,8 +201,8 @@ class JourneyStage(KeyedBroadcastProcessFunction):  # type: ignore[misc]
             LabelledTally(metrics, "suppressions", ("journey", "reason"), lambda: counts.suppressed),
             LabelledTally(metrics, "instances_open", ("journey",), lambda: counts.open),
             LabelledTally(metrics, "waits_pending", ("journey",), lambda: counts.waiting),
-            LabelledTally(metrics, "decision_latency_seconds_bucket", ("le",), lambda: counts.latency),
-            Tally(metrics.counter("decision_latency_seconds_count"), lambda: counts.latency_count),
+            LabelledTally(metrics, "decision_latency_ms_bucket", ("le",), lambda: counts.latency),
+            Tally(metrics.counter("decision_latency_ms_count"), lambda: counts.latency_count),
             Tally(metrics.counter("decision_latency_ms_sum"), lambda: counts.latency_sum_ms),
         )
 

@@ -79,23 +79,29 @@ class Syncs(Protocol):
 
 #: records between two updates of a stage's counters: a counter's `inc` is a call into the JVM
 SYNC_EVERY = 256
+#: and the longest between two, while records come
+SYNC_S = 1.0
 
 
 class Tallies:
-    """A stage's tallies, handed to Flink every `SYNC_EVERY` records (`tick`) and when the stage
-    closes, instead of a call into the JVM per record: the counters run behind by at most that
-    many records."""
+    """A stage's tallies, handed to Flink every `SYNC_EVERY` records or `SYNC_S` seconds (on the
+    next `tick`), and when the stage closes, instead of a call into the JVM per record: the
+    counters run behind by at most that many records or the last second of a stream that then
+    went quiet (a Python function gets no call while no record or timer comes)."""
 
-    __slots__ = ("_tallies", "_until_sync")
+    __slots__ = ("_clock", "_next_sync", "_tallies", "_until_sync")
 
-    def __init__(self, *tallies: Syncs) -> None:
+    def __init__(self, *tallies: Syncs, clock: Callable[[], float] = time.monotonic) -> None:
         self._tallies = tallies
         self._until_sync = 0
+        self._clock = clock
+        self._next_sync = 0.0
 
     def tick(self) -> None:
         self._until_sync -= 1
-        if self._until_sync < 0:
+        if self._until_sync < 0 or self._clock() >= self._next_sync:
             self._until_sync = SYNC_EVERY
+            self._next_sync = self._clock() + SYNC_S
             self.sync()
 
     def sync(self) -> None:
@@ -103,8 +109,10 @@ class Tallies:
             t.sync()
 
 
-#: the decision latency's buckets, in seconds (Prometheus' `le`)
-LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+#: the decision latency's buckets (Prometheus' `le`), in milliseconds: Flink's reporter writes
+#: every character of a label value but letters, digits and _ as _, so "0.05" would reach
+#: Prometheus as "0_05", which no query reads as a number; "Inf" is the last bucket
+LATENCY_BUCKETS_MS = (50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 30_000, 60_000, 300_000)
 Census = tuple[tuple[str, bool], ...]
 
 
@@ -120,7 +128,7 @@ class JourneyCounts:
     channel; suppressions by journey and reason; open instances and deadline waits by journey
     (up and down as a customer's state changes: since the task started, as every Flink metric);
     and the decision latency, wall-clock time at the decision minus the journey time it was
-    taken at, as a Prometheus histogram (cumulative buckets, sum and count)."""
+    taken at, as a Prometheus histogram in milliseconds (cumulative buckets, sum and count)."""
 
     __slots__ = (
         "_wall",
@@ -138,7 +146,8 @@ class JourneyCounts:
         self.suppressed: dict[tuple[str, ...], int] = {}
         self.open: dict[tuple[str, ...], int] = {}
         self.waiting: dict[tuple[str, ...], int] = {}
-        self.latency: dict[tuple[str, ...], int] = {(_le(b),): 0 for b in (*LATENCY_BUCKETS, float("inf"))}
+        self.latency: dict[tuple[str, ...], int] = {(str(b),): 0 for b in LATENCY_BUCKETS_MS}
+        self.latency[_INF] = 0
         self.latency_sum_ms = 0
         self.latency_count = 0
         self._wall = wall
@@ -152,9 +161,9 @@ class JourneyCounts:
                 lag_ms = max(0, now_ms - a["decided_at"])
                 self.latency_sum_ms += lag_ms
                 self.latency_count += 1
-                for b in LATENCY_BUCKETS:
-                    if lag_ms <= b * 1000:
-                        self.latency[(_le(b),)] += 1
+                for b in LATENCY_BUCKETS_MS:
+                    if lag_ms <= b:
+                        self.latency[(str(b),)] += 1
                 self.latency[_INF] += 1
         for j in journey_events:
             if j["event_type"] == "suppressed":
@@ -172,8 +181,4 @@ class JourneyCounts:
                     self.waiting[key] = self.waiting.get(key, 0) + sign
 
 
-def _le(bound: float) -> str:
-    return "+Inf" if bound == float("inf") else f"{bound:g}"
-
-
-_INF = ("+Inf",)
+_INF: tuple[str, ...] = ("Inf",)

@@ -99,7 +99,20 @@ def test_journey_counts_follow_instances_waits_and_actions() -> None:
     assert counts.actions == {("cart", "cart_reminder", "email"): 2}
     assert counts.suppressed == {("cart", "cap"): 1}
     # 300 ms and 2 s behind: cumulative buckets
-    assert counts.latency[("0.25",)] == 0
-    assert counts.latency[("0.5",)] == 1
-    assert counts.latency[("2.5",)] == 2 and counts.latency[("+Inf",)] == 2
+    assert counts.latency[("250",)] == 0
+    assert counts.latency[("500",)] == 1
+    assert counts.latency[("2500",)] == 2 and counts.latency[("Inf",)] == 2
     assert (counts.latency_count, counts.latency_sum_ms) == (2, 2_300)
+
+
+def test_tallies_also_reach_flink_once_a_second_while_records_come() -> None:
+    n, now = [0], [100.0]
+    counter = FakeCounter()
+    tallies = Tallies(Tally(counter, lambda: n[0]), clock=lambda: now[0])
+    tallies.tick()
+    n[0] = 3
+    tallies.tick()
+    assert counter.count == 0, "within the second and under SYNC_EVERY records: not yet"
+    now[0] += 1.0
+    tallies.tick()
+    assert counter.count == 3
