@@ -62,7 +62,7 @@ def _read_from(
 def run_demo(settings: Settings) -> int:
     """The product end to end on this machine: the recorded shop day through Kafka and the
     journey job, and the actions it sends, as the channel services would read them."""
-    print("== 1/5 local stack (Kafka, schema registry, PostgreSQL, Kafka Connect with Debezium)", flush=True)
+    print("== 1/6 local stack (Kafka, schema registry, PostgreSQL, Kafka Connect with Debezium)", flush=True)
     if subprocess.call([sys.executable, str(STACK_SCRIPT), "up"]) != 0:
         return 1
 
@@ -85,10 +85,10 @@ def run_demo(settings: Settings) -> int:
     ensure_topics(settings, journey.topics(settings))
     shop = REPO / "samples" / "shop.jsonl"
     n = replay(settings, read_records(shop))
-    print(f"== 2/5 replayed {n} records of a recorded shop day ({shop.name}) into demo-{run}.*", flush=True)
+    print(f"== 2/6 replayed {n} records of a recorded shop day ({shop.name}) into demo-{run}.*", flush=True)
 
     print(
-        f"== 3/5 the journey job on a local Flink MiniCluster ({settings.sink.delivery.value}, "
+        f"== 3/6 the journey job on a local Flink MiniCluster ({settings.sink.delivery.value}, "
         f"parallelism {settings.flink.parallelism}), to the end of what was written",
         flush=True,
     )
@@ -101,7 +101,7 @@ def run_demo(settings: Settings) -> int:
 
     sim = Simulation(load_dir())
     sim.run(read_records(shop), drain_ms=365 * 86_400_000)
-    print("== 4/5 actions the channel services receive (read_committed, Avro via the registry):", flush=True)
+    print("== 4/6 actions the channel services receive (read_committed, Avro via the registry):", flush=True)
     actions = []
     for topic in settings.topics.actions.values():
         expected = sum(1 for a in sim.actions if settings.topics.actions[a["channel"]] == topic)
@@ -125,9 +125,100 @@ def run_demo(settings: Settings) -> int:
         f"   journey events: {settings.topics.journey_events}; bad records: {settings.topics.dead_letter}",
         flush=True,
     )
+    settings = settings.model_copy(
+        update={"sender": settings.sender.model_copy(update={"group_prefix": f"demo-{run}.sender"})}
+    )
+    sent = send_day(settings, len(actions))
     live = run_live(settings, run)
     print("Stop everything with `make stack-down`. Logs: .stack/logs/", flush=True)
-    return 0 if same and live else 1
+    return 0 if same and sent and live else 1
+
+
+def _demo_sender(settings: Settings) -> Settings:
+    """The sender as the demo runs it: console provider, simulated customers engaging."""
+    s = settings.sender
+    return settings.model_copy(
+        update={
+            "sender": s.model_copy(
+                update={"simulator": s.simulator.model_copy(update={"enabled": True, "delay_ms": 500})}
+            )
+        }
+    )
+
+
+def send_day(settings: Settings, expected: int, timeout_s: float = 60) -> bool:
+    """The channel sender over the day's actions: each rendered from its template and printed
+    (the console provider), its delivery and the simulated customer's opens and clicks written
+    to channel-feedback."""
+    from senders.service import Sender
+
+    s = _demo_sender(settings)
+    print(
+        f"== 5/6 the channel sender (`journeyctl send`): {expected} actions rendered and delivered, "
+        f"feedback to {s.topics.channel_feedback}",
+        flush=True,
+    )
+    sender = Sender(s)
+    _start_sender(sender)
+    started = time.monotonic()
+    try:
+        while time.monotonic() - started < timeout_s and not sender.stop.is_set():
+            totals = sender.totals()
+            handled = sum(v for t in totals.values() for k, v in t.items() if k != "pending")
+            if handled >= expected and all(w.next_due_ms() is None for w in sender.workers.values()):
+                break
+            time.sleep(0.2)
+        time.sleep(0.5)  # the last transaction commits
+    finally:
+        sender.close()
+    counts = _feedback_counts(s)
+    print(f"   feedback: {', '.join(f'{k} {v}' for k, v in sorted(counts.items()))}", flush=True)
+    return counts.get("delivered", 0) == expected and not sender.errors
+
+
+def _start_sender(sender: Any) -> None:
+    try:
+        sender.start()
+    except OSError as e:  # the metrics port
+        port = sender.settings.sender.metrics_port
+        print(f"   the sender's metrics port {port} is taken ({e}); going on without it", flush=True)
+        sender.settings = sender.settings.model_copy(
+            update={"sender": sender.settings.sender.model_copy(update={"metrics_port": 0})}
+        )
+        sender.start()
+    port = sender.settings.sender.metrics_port
+    if port:
+        print(f"   its metrics: http://{sender.settings.sender.metrics_host}:{port}/metrics", flush=True)
+
+
+def _feedback_counts(settings: Settings) -> dict[str, int]:
+    from collections import Counter
+
+    from connectors.readback import output_decoder
+
+    topic = settings.topics.channel_feedback
+    decode = output_decoder(settings)
+    c = Consumer(
+        {
+            **settings.kafka.librdkafka_properties(),
+            "group.id": f"demo-{uuid.uuid4()}",
+            "isolation.level": "read_committed",
+            "enable.auto.commit": False,
+        }
+    )
+    c.assign([TopicPartition(topic, p, 0) for p in _high_watermarks(settings, topic)])
+    counts: Counter[str] = Counter()
+    quiet_since = time.monotonic()
+    try:
+        while time.monotonic() - quiet_since < 2.0:
+            msg = c.poll(0.2)
+            value = msg.value() if msg is not None and msg.error() is None else None
+            if value is not None:
+                counts[decode(topic, value)["event"]] += 1
+                quiet_since = time.monotonic()
+    finally:
+        c.close()
+    return dict(counts)
 
 
 def run_live(settings: Settings, run: str, timeout_s: float = 180) -> bool:
@@ -151,7 +242,7 @@ def run_live(settings: Settings, run: str, timeout_s: float = 180) -> bool:
     )
     from journeys.loader import load_dir
 
-    print("== 5/5 the same shop live: SQL into PostgreSQL, Debezium into Kafka, the job running", flush=True)
+    print("== 6/6 the same shop live: SQL into PostgreSQL, Debezium into Kafka, the job running", flush=True)
     with tempfile.TemporaryDirectory(prefix="journey-demo-") as tmp:
         folder = quick_definitions(Path(tmp), LIVE_WAITS)
         base = Settings()
@@ -176,7 +267,23 @@ def run_live(settings: Settings, run: str, timeout_s: float = 180) -> bool:
         sources, sinks = journey.kafka_connectors(s, bounded=False)
         journey.build_pipeline(env, sources, sinks, s)
         client = env.execute_async("journeys live (demo)")
+        sender_settings = _demo_sender(s)
+        sender_settings = sender_settings.model_copy(
+            update={
+                "sender": sender_settings.sender.model_copy(
+                    update={"group_prefix": f"demo-{run}.live.sender", "metrics_port": 0}
+                )
+            }
+        )
+        from senders.service import Sender
+
+        sender = Sender(sender_settings)
         shop = Shop(s, tag=outside_holdouts([f"c-{n}" for n in range(1, 11)], load_dir(folder)))
+        # the CDC topics hold every run's rows, and the job acts on all of them: show this run's
+        for worker in sender.workers.values():
+            worker.provider = _OnlyTagged(worker.provider, shop.tag)
+        sender.start()
+        print("   the channel sender sends each action as it comes ([send ...] lines)", flush=True)
         reader = OutputReader(s)
         started = time.monotonic()
         try:
@@ -201,6 +308,7 @@ def run_live(settings: Settings, run: str, timeout_s: float = 180) -> bool:
         finally:
             reader.close()
             shop.close()
+            sender.close()
             client.cancel().result()
     missing = sorted(want - seen)
     if missing:
@@ -210,6 +318,23 @@ def run_live(settings: Settings, run: str, timeout_s: float = 180) -> bool:
             f"   all {len(want)} actions of the live day arrived; carts 4 and 5 ended without one", flush=True
         )
     return not missing
+
+
+class _OnlyTagged:
+    """A provider that hands on only the messages of one shop run (its customers' ids end in
+    the run's tag) and drops the rest unseen."""
+
+    def __init__(self, inner: Any, tag: str) -> None:
+        self.inner = inner
+        self.tag = tag
+        self.name = inner.name
+
+    def send(self, message: Any) -> None:
+        if self.tag in message.address:
+            self.inner.send(message)
+
+    def close(self) -> None:
+        self.inner.close()
 
 
 def _read_actions(settings: Settings, topic: str, expected: int) -> list[dict[str, Any]]:
