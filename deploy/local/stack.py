@@ -82,6 +82,8 @@ KAFKA_LIBS = CACHE / f"kafka-{KAFKA_VERSION}" / "libs"
 APICURIO_HOME = CACHE / f"apicurio-registry-{APICURIO_VERSION}"
 APICURIO_TARBALL = CACHE / "downloads" / f"apicurio-registry-app-{APICURIO_VERSION}-all.tar.gz"
 FLINK_JARS = CACHE / "flink-jars"
+#: formats only the Flink SQL jobs load (Avro through the registry)
+FLINK_SQL_JARS = CACHE / "flink-sql-jars"
 DEBEZIUM_TARBALL = CACHE / "downloads" / f"debezium-connector-postgres-{DEBEZIUM_VERSION}-plugin.tar.gz"
 # Connect's plugin.path: one folder per plugin, each loaded in a class loader of its own.
 CONNECT_PLUGINS = CACHE / f"connect-plugins-{DEBEZIUM_VERSION}"
@@ -133,6 +135,7 @@ def _locked() -> dict[str, str]:
 
 def _cached_files() -> list[Path]:
     files = sorted(KAFKA_LIBS.glob("*.jar")) + sorted(FLINK_JARS.glob("*.jar"))
+    files += sorted(FLINK_SQL_JARS.glob("*.jar"))
     files += [t for t in (APICURIO_TARBALL, DEBEZIUM_TARBALL) if t.exists()]
     files += [j for j in sorted(AVRO_CONVERTER_PLUGIN.glob("*.jar")) if j != AVRO_CONVERTER_MANIFEST]
     return files
@@ -184,6 +187,7 @@ def fetch(relock: bool = False) -> None:
         # copy-dependencies never deletes: start clean so a version change leaves no stale jars
         shutil.rmtree(KAFKA_LIBS, ignore_errors=True)
         shutil.rmtree(FLINK_JARS, ignore_errors=True)
+        shutil.rmtree(FLINK_SQL_JARS, ignore_errors=True)
         shutil.rmtree(AVRO_CONVERTER_PLUGIN, ignore_errors=True)
         cmd = [
             "mvn",
@@ -1222,6 +1226,7 @@ def main(argv: list[str] | None = None) -> int:
                     "stack_home": str(STACK_HOME),
                     "logs": str(LOGS),
                     "flink_jars": [str(j) for j in flink_jars()],
+                    "flink_sql_jars": [str(j) for j in sorted(FLINK_SQL_JARS.glob("*.jar"))],
                 }
             )
         )
