@@ -240,6 +240,9 @@ class TopicSettings(BaseModel):
     dead_letter: str = "dead-letter"
     #: the ingest job's output: every decoded input as JSON (an extension, not in CONTRACTS.md)
     decoded: str = "decoded-events"
+    #: the journey results job's output (an extension): per journey and variant, and per step,
+    #: upserts keyed by what they count (JSON; `journeyctl report` reads it)
+    journey_metrics: str = "journey-metrics"
     actions: dict[str, str] = Field(
         default_factory=lambda: {ch: f"actions.{ch}" for ch in ("email", "sms", "push", "in_app")}
     )
@@ -258,6 +261,7 @@ class TopicSettings(BaseModel):
                 "clickstream": rename(self.clickstream),
                 "channel_feedback": rename(self.channel_feedback),
                 "journey_events": rename(self.journey_events),
+                "journey_metrics": rename(self.journey_metrics),
                 "dead_letter": rename(self.dead_letter),
                 "actions": {ch: rename(t) for ch, t in self.actions.items()},
                 "cdc": {table: rename(t) for table, t in self.cdc.items()},
@@ -316,6 +320,21 @@ class JourneySettings(BaseModel):
         return v
 
 
+class ResultsSettings(BaseModel):
+    """The journey results job (jobs/results.py) and `journeyctl report`."""
+
+    #: an order counts for an instance when it comes this long after the instance entered
+    attribution_days: int = Field(default=7, gt=0)
+    #: what one message costs, per channel, in the orders' currency
+    message_costs: dict[str, float] = Field(
+        default_factory=lambda: {"email": 0.002, "sms": 0.05, "push": 0.001, "in_app": 0.0}
+    )
+    #: state the job keeps (instances, orders) is dropped this long after it last changed
+    state_ttl_days: int = Field(default=30, gt=0)
+    #: `journeyctl report`: where the charts go
+    charts_dir: str = str(REPO / ".stack" / "report")
+
+
 class RelayTopics(BaseModel):
     input: str = "clickstream"
     output: str = "clickstream.relayed"
@@ -334,6 +353,7 @@ class Settings(BaseSettings):
     journeys: JourneySettings = Field(default_factory=JourneySettings)
     sources: SourceSettings = Field(default_factory=SourceSettings)
     sender: SenderSettings = Field(default_factory=SenderSettings)
+    results: ResultsSettings = Field(default_factory=ResultsSettings)
     consumer_group: str = "journey-engine"
 
     def resolved_jars(self) -> list[str]:
@@ -376,6 +396,17 @@ def local_stack_paths() -> dict[str, Any]:
     )
     paths: dict[str, Any] = json.loads(out.stdout)
     return paths
+
+
+def local_sql_jars() -> list[str]:
+    """The formats Flink SQL jobs need beside the Kafka connector (Avro through the registry)."""
+    jars: list[str] = local_stack_paths()["flink_sql_jars"]
+    if not jars:
+        raise RuntimeError(
+            "flink-sql-avro-confluent-registry is not in the cache: run `make setup` "
+            "(or `python3 deploy/local/stack.py fetch`)."
+        )
+    return jars
 
 
 def local_stack_jars() -> list[str]:

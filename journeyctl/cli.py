@@ -6,6 +6,8 @@ journeyctl run journey [--bounded]  the journey job on a local MiniCluster (or t
 journeyctl replay FILE              a recorded event file into Kafka, in its own time
 journeyctl shop                     the sample shop live: SQL into its databases, clicks to Kafka
 journeyctl send                     the channel sender: actions rendered and delivered, feedback back
+journeyctl run results              journey results (Flink SQL) into journey-metrics
+journeyctl report                   those results as a table and charts
 journeyctl demo                     the stack, a recorded shop day, the journey job, the actions;
                                     then the shop live through its databases
 """
@@ -110,10 +112,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             )
         }
     )
+    if hasattr(job, "with_sql_jars"):
+        settings = job.with_sql_jars(settings)
     env = create_environment(settings)
     sources, sinks = job.kafka_connectors(settings, bounded=args.bounded)
     try:
-        job.build_pipeline(env, sources, sinks, settings)
+        submitted = job.build_pipeline(env, sources, sinks, settings)
     except RegistryUnavailable as e:
         print(f"{args.job}: {e}", file=sys.stderr, flush=True)
         return 2
@@ -124,7 +128,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         flush=True,
     )
     started = time.monotonic()
-    env.execute(args.job_name or args.job)
+    from pyflink.table import TableResult
+
+    if isinstance(submitted, TableResult):  # a SQL job submits itself
+        submitted.wait()
+    else:
+        env.execute(args.job_name or args.job)
     print(f"{args.job}: finished in {time.monotonic() - started:.1f} s", flush=True)
     return 0
 
@@ -326,6 +335,14 @@ def cmd_send(args: argparse.Namespace) -> int:
     return send.run(send.settings_for(_settings(args), args), args)
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from journeyctl.report import run
+
+    return run(_settings(args), Path(args.charts) if args.charts else None)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from journeyctl.demo import run_demo
 
@@ -346,9 +363,9 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run a job on a local MiniCluster, or submit it with `flink run -py`")
     r.add_argument(
         "job",
-        choices=["journey", "relay", "ingest"],
-        help="journey: the journey engine; relay: copy a topic (smoke test); "
-        "ingest: decode every input, dead-letter the bad ones",
+        choices=["journey", "results", "relay", "ingest"],
+        help="journey: the journey engine; results: journey results (Flink SQL) to journey-metrics; "
+        "relay: copy a topic (smoke test); ingest: decode every input, dead-letter the bad ones",
     )
     r.add_argument("--bounded", action="store_true", help="stop at the offsets that are latest at start")
     r.add_argument("--input", help="relay: input topic")
@@ -474,6 +491,14 @@ def build_parser() -> argparse.ArgumentParser:
     se = send.add_parser(sub)
     se.add_argument("--bootstrap-servers", help="Kafka bootstrap servers (JOURNEY_KAFKA__BOOTSTRAP_SERVERS)")
     se.set_defaults(func=cmd_send)
+
+    rr = sub.add_parser(
+        "report",
+        help="journey results: entries, actions, conversions, revenue to cost, uplift; charts",
+    )
+    rr.add_argument("--charts", help="folder for funnel.png and uplift.png (default .stack/report)")
+    rr.add_argument("--bootstrap-servers", help="Kafka bootstrap servers (JOURNEY_KAFKA__BOOTSTRAP_SERVERS)")
+    rr.set_defaults(func=cmd_report)
 
     d = sub.add_parser(
         "demo", help="start the stack, replay a recorded shop day, run the journey job, show the actions"
