@@ -12,9 +12,11 @@ What counts (docs/journey-results.md):
   its variant is the one its split gave it (`none` outside an experiment, `holdout` for the
   holdout), so a variant's entries include the instances that never reached an action;
 - a conversion is an order placed by the customer within `attribution_days` after the instance
-  entered: an interval join of the entries with the placed orders. An order converts at most one
-  instance per journey (the latest to enter before it), and stops counting when the order is
-  cancelled or returned (net revenue): the orders' latest status, a changelog, joined on;
+  entered (an interval join of the entries with the placed orders), or one the engine saw end
+  the instance at its goal (its `converted` event: an `Order Completed` click counts before the
+  order system's row arrives). An order converts at most one instance per journey (the latest
+  to enter before it), and stops counting when the order is cancelled or returned (net
+  revenue): the orders' latest status, a changelog, joined on;
 - feedback counts once per action and event, whatever the sender wrote twice.
 
 Only SQL runs per journey event; the orders (a small stream) pass through one Python map.
@@ -135,7 +137,8 @@ def kafka_connectors(settings: Settings, bounded: bool = False) -> tuple[ResultS
         t_env.execute_sql(
             f"""CREATE TABLE journey_events (
   event_id STRING, customer_id STRING, journey_id STRING, event_type STRING, step_id STRING,
-  reason STRING, `variant` STRING, action_id STRING, channel STRING, occurred_at TIMESTAMP(3),
+  reason STRING, `variant` STRING, action_id STRING, channel STRING, revenue DOUBLE,
+  order_id STRING, occurred_at TIMESTAMP(3),
   WATERMARK FOR occurred_at AS occurred_at - INTERVAL '5' SECOND
 ) WITH (
 {_kafka_options(settings, t.journey_events, group, bounded)}
@@ -197,7 +200,8 @@ def statements(settings: Settings) -> list[str]:
         # one row per journey event, with its instance and its place in the instance
         """CREATE TEMPORARY VIEW events AS
 SELECT *, REGEXP_EXTRACT(event_id, '^(.*)/[0-9]+$', 1) AS instance_id,
-       CAST(REGEXP_EXTRACT(event_id, '/([0-9]+)$', 1) AS INT) AS seq
+       CAST(REGEXP_EXTRACT(event_id, '/([0-9]+)$', 1) AS INT) AS seq,
+       CAST(REGEXP_EXTRACT(event_id, '/(-?[0-9]+)/[0-9]+$', 1) AS BIGINT) AS entered_ms
 FROM journey_events""",
         """CREATE TEMPORARY VIEW instances AS
 SELECT instance_id, journey_id, COALESCE(MAX(`variant`), 'none') AS `variant`
@@ -216,21 +220,26 @@ SELECT e.instance_id,
 FROM (SELECT instance_id, action_id FROM events WHERE event_type = 'action') e
 JOIN feedback_once f ON e.action_id = f.action_id
 GROUP BY e.instance_id""",
-        # conversions: placed orders within the window after the entry (an interval join)
+        # conversions: placed orders within the window after the entry (an interval join), and
+        # the orders the engine saw end an instance at its goal (an `Order Completed` click has
+        # no row in the orders CDC until the order system writes one): one stream, an order once
         """CREATE TEMPORARY VIEW entries AS
-SELECT instance_id, journey_id, customer_id, occurred_at AS entered_at
+SELECT instance_id, journey_id, customer_id, occurred_at AS entered_at, entered_ms
 FROM events WHERE event_type = 'entered'""",
         """CREATE TEMPORARY VIEW placed AS
 SELECT order_id, customer_id, total, order_time FROM orders WHERE op IN ('c', 'r')""",
         f"""CREATE TEMPORARY VIEW attributed AS
-SELECT e.instance_id, e.journey_id, o.order_id, o.total, CAST(e.entered_at AS TIMESTAMP(3)) AS entered_at
+SELECT e.instance_id, e.journey_id, o.order_id, o.total, e.entered_ms
 FROM entries e, placed o
 WHERE e.customer_id = o.customer_id
-  AND o.order_time BETWEEN e.entered_at AND e.entered_at + INTERVAL '{days}' DAY""",
+  AND o.order_time BETWEEN e.entered_at AND e.entered_at + INTERVAL '{days}' DAY
+UNION ALL
+SELECT instance_id, journey_id, COALESCE(order_id, event_id), revenue, entered_ms
+FROM events WHERE event_type = 'converted'""",
         # an order converts the latest instance of a journey to enter before it
         """CREATE TEMPORARY VIEW last_touch AS
 SELECT instance_id, journey_id, order_id, total FROM (
-  SELECT *, ROW_NUMBER() OVER (PARTITION BY journey_id, order_id ORDER BY entered_at DESC) AS rn
+  SELECT *, ROW_NUMBER() OVER (PARTITION BY journey_id, order_id ORDER BY entered_ms DESC) AS rn
   FROM attributed) WHERE rn = 1""",
         # and counts while its latest status is neither cancelled nor returned (net revenue)
         """CREATE TEMPORARY VIEW order_status AS
@@ -239,8 +248,8 @@ SELECT order_id, status, op FROM (
   FROM orders) WHERE rn = 1""",
         """CREATE TEMPORARY VIEW instance_orders AS
 SELECT t.instance_id, COUNT(*) AS orders, SUM(COALESCE(t.total, 0)) AS revenue
-FROM last_touch t JOIN order_status s ON t.order_id = s.order_id
-WHERE s.op <> 'd' AND s.status NOT IN ('cancelled', 'returned')
+FROM last_touch t LEFT JOIN order_status s ON t.order_id = s.order_id
+WHERE s.order_id IS NULL OR (s.op <> 'd' AND s.status NOT IN ('cancelled', 'returned'))
 GROUP BY t.instance_id""",
         f"""INSERT INTO journey_metrics
 SELECT 'journey', i.journey_id, i.`variant`, '',

@@ -62,7 +62,7 @@ def _read_from(
 def run_demo(settings: Settings) -> int:
     """The product end to end on this machine: the recorded shop day through Kafka and the
     journey job, and the actions it sends, as the channel services would read them."""
-    print("== 1/6 local stack (Kafka, schema registry, PostgreSQL, Kafka Connect with Debezium)", flush=True)
+    print("== 1/7 local stack (Kafka, schema registry, PostgreSQL, Kafka Connect with Debezium)", flush=True)
     if subprocess.call([sys.executable, str(STACK_SCRIPT), "up"]) != 0:
         return 1
 
@@ -85,10 +85,10 @@ def run_demo(settings: Settings) -> int:
     ensure_topics(settings, journey.topics(settings))
     shop = REPO / "samples" / "shop.jsonl"
     n = replay(settings, read_records(shop))
-    print(f"== 2/6 replayed {n} records of a recorded shop day ({shop.name}) into demo-{run}.*", flush=True)
+    print(f"== 2/7 replayed {n} records of a recorded shop day ({shop.name}) into demo-{run}.*", flush=True)
 
     print(
-        f"== 3/6 the journey job on a local Flink MiniCluster ({settings.sink.delivery.value}, "
+        f"== 3/7 the journey job on a local Flink MiniCluster ({settings.sink.delivery.value}, "
         f"parallelism {settings.flink.parallelism}), to the end of what was written",
         flush=True,
     )
@@ -101,7 +101,7 @@ def run_demo(settings: Settings) -> int:
 
     sim = Simulation(load_dir())
     sim.run(read_records(shop), drain_ms=365 * 86_400_000)
-    print("== 4/6 actions the channel services receive (read_committed, Avro via the registry):", flush=True)
+    print("== 4/7 actions the channel services receive (read_committed, Avro via the registry):", flush=True)
     actions = []
     for topic in settings.topics.actions.values():
         expected = sum(1 for a in sim.actions if settings.topics.actions[a["channel"]] == topic)
@@ -130,8 +130,39 @@ def run_demo(settings: Settings) -> int:
     )
     sent = send_day(settings, len(actions))
     live = run_live(settings, run)
+    reported = report_day(settings, run)
     print("Stop everything with `make stack-down`. Logs: .stack/logs/", flush=True)
-    return 0 if same and sent and live else 1
+    return 0 if same and sent and live and reported else 1
+
+
+def report_day(settings: Settings, run: str) -> bool:
+    """The journey results job (Flink SQL) over the recorded day's journey events, the sender's
+    feedback and the orders, then `journeyctl report` over what it wrote."""
+    from pathlib import Path
+
+    from jobs import results
+    from journeyctl.report import charts, read_metrics, table
+
+    print(
+        "== 7/7 journey results of the recorded day: the results job (Flink SQL on a MiniCluster) "
+        f"into {settings.topics.journey_metrics}, then `journeyctl report`",
+        flush=True,
+    )
+    s = results.with_sql_jars(settings)
+    env = create_environment(s)
+    sources, sinks = results.kafka_connectors(s, bounded=True)
+    started = time.monotonic()
+    results.build_pipeline(env, sources, sinks, s).wait()
+    print(f"   results job finished in {time.monotonic() - started:.1f} s", flush=True)
+    records = read_metrics(s)
+    if not records:
+        print("   no results came out (see .stack/logs/)", flush=True)
+        return False
+    for line in table(records).splitlines():
+        print(f"   {line}")
+    for path in charts(records, Path(s.results.charts_dir) / f"demo-{run}"):
+        print(f"   chart: {path}", flush=True)
+    return True
 
 
 def _demo_sender(settings: Settings) -> Settings:
@@ -154,7 +185,7 @@ def send_day(settings: Settings, expected: int, timeout_s: float = 60) -> bool:
 
     s = _demo_sender(settings)
     print(
-        f"== 5/6 the channel sender (`journeyctl send`): {expected} actions rendered and delivered, "
+        f"== 5/7 the channel sender (`journeyctl send`): {expected} actions rendered and delivered, "
         f"feedback to {s.topics.channel_feedback}",
         flush=True,
     )
@@ -242,7 +273,7 @@ def run_live(settings: Settings, run: str, timeout_s: float = 180) -> bool:
     )
     from journeys.loader import load_dir
 
-    print("== 6/6 the same shop live: SQL into PostgreSQL, Debezium into Kafka, the job running", flush=True)
+    print("== 6/7 the same shop live: SQL into PostgreSQL, Debezium into Kafka, the job running", flush=True)
     with tempfile.TemporaryDirectory(prefix="journey-demo-") as tmp:
         folder = quick_definitions(Path(tmp), LIVE_WAITS)
         base = Settings()

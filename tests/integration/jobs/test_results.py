@@ -55,7 +55,13 @@ def _event(customer: str, n: int, seq: int, event_type: str, at: int, **fields: 
 
 
 def _instance(
-    customer: str, n: int, variant: str, *, action: str | None = None, ends: bool = True
+    customer: str,
+    n: int,
+    variant: str,
+    *,
+    action: str | None = None,
+    ends: bool = True,
+    converted: tuple[str, float] | None = None,
 ) -> list[dict[str, Any]]:
     events = [
         _event(customer, n, 1, "entered", T0),
@@ -92,9 +98,24 @@ def _instance(
                 purpose="marketing",
             )
         )
+    if converted is not None:
+        order_id, revenue = converted
+        events.append(
+            _event(
+                customer,
+                n,
+                4,
+                "converted",
+                T0 + HOUR,
+                step_id="done",
+                variant=variant,
+                order_id=order_id,
+                revenue=revenue,
+            )
+        )
     if ends:
         events.append(
-            _event(customer, n, 4, "exited", T0 + 3_000, step_id="done", variant=variant, reason="reminded")
+            _event(customer, n, 5, "exited", T0 + HOUR, step_id="done", variant=variant, reason="reminded")
         )
     else:
         events.append(_event(customer, n, 4, "waiting", T0 + 3_000, step_id="second_wait", variant=variant))
@@ -141,10 +162,27 @@ def test_results_count_entries_actions_feedback_and_net_conversions(
     ensure_topics(s, results.topics(s), partitions=2)
     registry = RegistryClient(s.registry.client_config())
     events = [
-        *_instance("c-1", 1, "control", action="email"),  # converts: an order an hour later
+        # converts: an order an hour later, which the engine saw too (one conversion, one revenue)
+        *_instance("c-1", 1, "control", action="email", converted=("o-1", 100.0)),
         *_instance("c-2", 2, "holdout"),  # its order is cancelled: no conversion
         *_instance("c-3", 3, "urgency_copy", action="push", ends=False),  # still waiting
         *_instance("c-4", 4, "control", action="email"),  # its order comes after the window
+        # a click-only order the engine saw end the instance (no CDC row): converts
+        _event("c-5", 5, 1, "entered", T0),
+        _event("c-5", 5, 2, "converted", T0 + 5_000, step_id="wait", order_id="o-5", revenue=30.0),
+        _event("c-5", 5, 3, "exited", T0 + 5_000, step_id="wait", reason="purchased"),
+        # c-1's order as the engine saw it too: still one conversion, one revenue
+        _event(
+            "c-1",
+            1,
+            5,
+            "converted",
+            T0 + HOUR,
+            step_id="done",
+            variant="control",
+            order_id="o-1",
+            revenue=100.0,
+        ),
     ]
     enc = Encoder(registry, t.journey_events, load_schema("journey_event"))
     produce(s, t.journey_events, [(e["customer_id"].encode(), enc.encode(e)) for e in events])
@@ -201,6 +239,8 @@ def test_results_count_entries_actions_feedback_and_net_conversions(
     assert (holdout["entries"], holdout["conversions"], holdout["revenue"]) == (1, 0, 0.0)
     urgency = by[("journey", "cart_abandonment", "urgency_copy", "")]
     assert (urgency["entries"], urgency["actions_push"], urgency["delivered"]) == (1, 1, 1)
+    outside = by[("journey", "cart_abandonment", "none", "")]
+    assert (outside["entries"], outside["conversions"], outside["revenue"]) == (1, 1, 30.0)
     steps = {k[3]: r["customers"] for k, r in by.items() if k[0] == "step"}
     assert steps == {"second_wait": 1}
     # the report reads the same rows
