@@ -7,6 +7,7 @@ so each says only how it runs the job.
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
@@ -195,3 +196,29 @@ def assert_night_paths(actions: list[Record], events: list[Record]) -> None:
 def _ms(t: int | datetime) -> int:
     """Epoch ms of a time as `simulate` (int) or an Avro reader (datetime) gives it."""
     return t if isinstance(t, int) else (t - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)
+
+
+def flush_metrics(settings: Settings, per_round: int = 40) -> int:
+    """Clicks of new customers, in two rounds 1.5 s apart, that reach every subtask of a running
+    journey job and decide nothing (each a late single view): the stages hand their counts to
+    Flink at most a second apart, on their next record, so the first round brings in what came
+    before it and the second the first round. How many clicks were written."""
+    written = 0
+    for _ in range(2):
+        time.sleep(1.5)
+        replay(settings, [_flush_click(settings, written + n) for n in range(per_round)])
+        written += per_round
+    return written
+
+
+def _flush_click(s: Settings, n: int) -> KafkaRecord:
+    value = {
+        "type": "track",
+        "event": "Product Viewed",
+        "userId": f"flush-{n}",
+        "messageId": f"flush-{n}",
+        # before the day: a late click, which moves journey time on by nothing
+        "timestamp": "2026-11-23T00:00:00Z",
+        "properties": {"sku": "SKU-FLUSH", "category": "flush"},
+    }
+    return KafkaRecord(s.topics.clickstream, 0, n, -1, f"flush-{n}".encode(), json.dumps(value).encode())

@@ -24,7 +24,7 @@ from jobs.journey import topics
 from journeyctl.live_shop import DAY_ACTIONS, LIVE_WAITS, Shop, day, outside_holdouts, play, quick_definitions
 from journeys.loader import load_dir
 from tests.flink_cluster import rest, submit_journey, wait_until_running
-from tests.journey_checks import own_topics
+from tests.journey_checks import flush_metrics, own_topics
 from tests.stack import StackAddresses
 
 pytestmark = pytest.mark.e2e
@@ -102,6 +102,43 @@ def test_the_shops_databases_drive_every_journey_and_each_action_arrives_once(jo
         shop.forget(c[1])
         sender.until(lambda x: x.exited(shop.id("cart-1")) is not None, 60, "c-1's erasure")
         assert sender.exited(shop.id("cart-1")) == "erasure"
+
+        # the cluster's TaskManagers count them for Prometheus (each on its own port)
+        flush_metrics(s)
+        counted = _cluster_actions_sent(len(every))
+        assert counted >= len(every), f"the TaskManagers' Prometheus endpoints count {counted} actions"
     finally:
         sender.close()
         shop.close()
+
+
+def _cluster_actions_sent(at_least: int, timeout_s: float = 30) -> int:
+    """Actions the running job counted, summed over every endpoint of the cluster's reporter
+    (deploy/local/cluster.py: the JobManager and each TaskManager on 9260-9269). The stages hand
+    their counts over at most a second apart while records come; the drain above brought more."""
+    import time
+
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    deadline = time.monotonic() + timeout_s
+    total = 0
+    while time.monotonic() < deadline:
+        total = 0
+        for port in range(9260, 9270):
+            try:
+                text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+            except httpx.HTTPError:
+                continue
+            total += int(
+                sum(
+                    s.value
+                    for f in text_string_to_metric_families(text)
+                    for s in f.samples
+                    if s.name.endswith("_actions_sent")
+                )
+            )
+        if total >= at_least:
+            break
+        time.sleep(1)
+    return total
