@@ -398,22 +398,19 @@ def local_stack_paths() -> dict[str, Any]:
     return paths
 
 
-def local_sql_jars() -> list[str]:
-    """The formats Flink SQL jobs need beside the Kafka connector (Avro through the registry)."""
-    jars: list[str] = local_stack_paths()["flink_sql_jars"]
+def _cached_jars(key: str, what: str, hint: str = "") -> list[str]:
+    jars: list[str] = local_stack_paths()[key]
     if not jars:
         raise RuntimeError(
-            "flink-sql-avro-confluent-registry is not in the cache: run `make setup` "
-            "(or `python3 deploy/local/stack.py fetch`)."
+            f"{what} is not in the cache: run `make setup` (or `python3 deploy/local/stack.py fetch`){hint}."
         )
     return jars
+
+
+def local_sql_jars() -> list[str]:
+    """The formats Flink SQL jobs need beside the Kafka connector (Avro through the registry)."""
+    return _cached_jars("flink_sql_jars", "flink-sql-avro-confluent-registry")
 
 
 def local_stack_jars() -> list[str]:
-    jars: list[str] = local_stack_paths()["flink_jars"]
-    if not jars:
-        raise RuntimeError(
-            "The Flink Kafka connector jar is not in the cache: run `make setup` "
-            "(or `python3 deploy/local/stack.py fetch`), or set JOURNEY_FLINK__JARS."
-        )
-    return jars
+    return _cached_jars("flink_jars", "The Flink Kafka connector jar", ", or set JOURNEY_FLINK__JARS")

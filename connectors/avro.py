@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import fastavro
+import orjson
 from fastavro.types import Schema as ParsedSchema
 
-from connectors.errors import MalformedAvro, UnknownSchemaId
+from connectors.errors import MalformedAvro, MalformedJson, UnknownSchemaId
 
 MAGIC = 0
 HEADER = struct.Struct(">bI")
@@ -252,6 +253,17 @@ def decode(value: bytes, schemas: SchemaSource) -> tuple[Any, dict[str, Any]]:
             f"{len(body) - buf.tell()} bytes left after the Avro record (schema id {schema_id})"
         )
     return record, raw
+
+
+def avro_or_json(value: bytes, schemas: SchemaSource) -> Any:
+    """A value in the Confluent wire format decoded with its writer schema, or else as JSON: the
+    two encodings this project's own records (actions, feedback) may come in."""
+    if is_wire_format(value):
+        return decode(value, schemas)[0]
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError as e:
+        raise MalformedJson(f"not JSON: {e}"[:300]) from None
 
 
 class Encoder:

@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import orjson
-
 from common import events as ev
 from connectors import columns as c
-from connectors.avro import SchemaSource, decode, is_wire_format
-from connectors.errors import BadEnvelope, MalformedJson
+from connectors.avro import SchemaSource, avro_or_json
+from connectors.errors import BadEnvelope
 
 
 def decode_feedback(value: bytes, schemas: SchemaSource) -> ev.ChannelFeedback:
     """`channel-feedback`: Avro (our schema) or the same fields as JSON."""
-    if is_wire_format(value):
-        obj, _ = decode(value, schemas)
-    else:
-        try:
-            obj = orjson.loads(value)
-        except orjson.JSONDecodeError as e:
-            raise MalformedJson(f"not JSON: {e}"[:300]) from None
+    obj = avro_or_json(value, schemas)
     if type(obj) is not dict:
         raise BadEnvelope(f"expected an object, got {type(obj).__name__}")
     occurred = obj.get("occurred_at")

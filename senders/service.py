@@ -14,12 +14,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import orjson
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from common.settings import Settings
-from connectors.avro import Encoder, RegistryClient, decode, is_wire_format, load_schema
-from connectors.errors import BadEnvelope, DecodeError, MalformedJson, MissingField, WrongType
+from connectors.avro import Encoder, RegistryClient, avro_or_json, load_schema
+from connectors.errors import BadEnvelope, DecodeError, MissingField, WrongType
 from journeys.definition import Journey
 from senders.contacts import contacts_for
 from senders.ledger import Ledger
@@ -42,13 +41,7 @@ def read_action(value: bytes | None, registry: RegistryClient) -> dict[str, Any]
     """An action record: Avro (the job writes those) or the same fields as JSON."""
     if value is None:
         raise BadEnvelope("no value (a tombstone)")
-    if is_wire_format(value):
-        record, _ = decode(value, registry)
-    else:
-        try:
-            record = orjson.loads(value)
-        except orjson.JSONDecodeError as e:
-            raise MalformedJson(f"not JSON: {e}"[:300]) from None
+    record = avro_or_json(value, registry)
     if type(record) is not dict:
         raise BadEnvelope(f"expected a record, got {type(record).__name__}")
     for name, kind in _REQUIRED.items():
