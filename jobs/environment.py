@@ -117,17 +117,29 @@ def _jvm_logs(settings: Settings) -> None:
         os.environ["JVM_ARGS"] = f"{args} -XX:ErrorFile={folder}/hs_err_pid%p.log".strip()
 
 
-def _embedded_reporter() -> None:
+def _start_gateway_with_reporter() -> None:
     # A MiniCluster loads metric reporters from its JVM's classpath only (it has no plugin
     # manager), and PyFlink's gateway builds that classpath from pyflink/lib, pyflink/opt and
     # HADOOP_CLASSPATH: the one variable it takes extra jars from. The reporter's jar is a
-    # plugin of the wheel. A JVM already running keeps its classpath.
+    # plugin of the wheel. The variable is set only while the gateway starts, so that processes
+    # started later (a cluster's TaskManagers) do not inherit it; a JVM already running keeps
+    # its classpath.
     import pyflink
+    from pyflink import java_gateway
 
+    if java_gateway._gateway is not None:
+        return
     jars = sorted((Path(pyflink.__file__).parent / "plugins" / "metrics-prometheus").glob("*.jar"))
-    current = [p for p in os.environ.get("HADOOP_CLASSPATH", "").split(os.pathsep) if p]
-    if jars and str(jars[0]) not in current:
-        os.environ["HADOOP_CLASSPATH"] = os.pathsep.join([*current, str(jars[0])])
+    before = os.environ.get("HADOOP_CLASSPATH")
+    if jars:
+        os.environ["HADOOP_CLASSPATH"] = os.pathsep.join([p for p in [before, str(jars[0])] if p])
+    try:
+        get_gateway()
+    finally:
+        if before is None:
+            os.environ.pop("HADOOP_CLASSPATH", None)
+        else:
+            os.environ["HADOOP_CLASSPATH"] = before
 
 
 def create_environment(settings: Settings) -> StreamExecutionEnvironment:
@@ -135,7 +147,7 @@ def create_environment(settings: Settings) -> StreamExecutionEnvironment:
     _embedded_python_path()
     _jvm_logs(settings)
     if settings.flink.prometheus_ports:
-        _embedded_reporter()
+        _start_gateway_with_reporter()
     env = StreamExecutionEnvironment.get_execution_environment(flink_configuration(settings))
     env.set_parallelism(settings.flink.parallelism)
     return env

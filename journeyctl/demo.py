@@ -10,7 +10,9 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
@@ -69,8 +71,9 @@ def run_demo(settings: Settings) -> int:
     from common.settings import REPO
     from connectors.admin import ensure_topics
     from jobs import journey
-    from jobs.simulate import Simulation, read_records
+    from jobs.simulate import Simulation, parse_records
     from journeyctl.replay import replay
+    from journeyctl.sample_experiment import with_experiment
     from journeys.loader import load_dir
 
     # topics of this run alone, so that a second demo shows its own actions, not the sum
@@ -84,8 +87,14 @@ def run_demo(settings: Settings) -> int:
     )
     ensure_topics(settings, journey.topics(settings))
     shop = REPO / "samples" / "shop.jsonl"
-    n = replay(settings, read_records(shop))
-    print(f"== 2/7 replayed {n} records of a recorded shop day ({shop.name}) into demo-{run}.*", flush=True)
+    # the day, and the cart experiment's 600 carts (enough for a holdout) on the same day
+    lines = with_experiment(shop.read_text().splitlines(), EXPERIMENT_CARTS)
+    n = replay(settings, parse_records(lines))
+    print(
+        f"== 2/7 replayed {n} records of a recorded shop day ({shop.name}, customers c-1 .. c-10) and "
+        f"its cart experiment (x-1 .. x-{EXPERIMENT_CARTS}) into demo-{run}.*",
+        flush=True,
+    )
 
     print(
         f"== 3/7 the journey job on a local Flink MiniCluster ({settings.sink.delivery.value}, "
@@ -100,23 +109,25 @@ def run_demo(settings: Settings) -> int:
     print(f"   job finished in {time.monotonic() - started:.1f} s", flush=True)
 
     sim = Simulation(load_dir())
-    sim.run(read_records(shop), drain_ms=365 * 86_400_000)
+    sim.run(parse_records(lines), drain_ms=365 * 86_400_000)
     print("== 4/7 actions the channel services receive (read_committed, Avro via the registry):", flush=True)
     actions = []
     for topic in settings.topics.actions.values():
         expected = sum(1 for a in sim.actions if settings.topics.actions[a["channel"]] == topic)
         actions += _read_actions(settings, topic, expected)
-    for a in sorted(actions, key=lambda a: (a["send_after"], a["customer_id"])):
+    shown = [a for a in actions if not _in_experiment(a["customer_id"])]
+    for a in sorted(shown, key=lambda a: (a["send_after"], a["customer_id"])):
         when = a["send_after"].strftime("%a %H:%M UTC")  # timestamp-millis, decoded to a datetime
         print(
             f"   {when}  {a['customer_id']:5s} {a['journey_id']:22s} {a['action_type']:22s} "
             f"{a['channel']:7s} {a['reason']}"
         )
+    print(f"   ... and {len(actions) - len(shown)} for the experiment's carts (not listed)")
     same = sorted(a["action_id"] for a in actions) == sorted(a["action_id"] for a in sim.actions)
     print(
         f"   {len(actions)} actions on {', '.join(settings.topics.actions.values())}; "
         + (
-            "the same as `journeyctl simulate` decides over the file"
+            "the same as `journeyctl simulate` decides over the same records"
             if same
             else f"`journeyctl simulate` decides {len(sim.actions)}: they differ (see .stack/logs/)"
         )
@@ -190,6 +201,8 @@ def send_day(settings: Settings, expected: int, timeout_s: float = 60) -> bool:
         flush=True,
     )
     sender = Sender(s)
+    for worker in sender.workers.values():  # the experiment's messages go out unprinted
+        worker.provider = _Shown(worker.provider, lambda m: not _in_experiment(m.address))
     _start_sender(sender)
     started = time.monotonic()
     try:
@@ -312,7 +325,7 @@ def run_live(settings: Settings, run: str, timeout_s: float = 180) -> bool:
         shop = Shop(s, tag=outside_holdouts([f"c-{n}" for n in range(1, 11)], load_dir(folder)))
         # the CDC topics hold every run's rows, and the job acts on all of them: show this run's
         for worker in sender.workers.values():
-            worker.provider = _OnlyTagged(worker.provider, shop.tag)
+            worker.provider = _Shown(worker.provider, partial(_tagged, shop.tag))
         sender.start()
         print("   the channel sender sends each action as it comes ([send ...] lines)", flush=True)
         reader = OutputReader(s)
@@ -351,17 +364,28 @@ def run_live(settings: Settings, run: str, timeout_s: float = 180) -> bool:
     return not missing
 
 
-class _OnlyTagged:
-    """A provider that hands on only the messages of one shop run (its customers' ids end in
-    the run's tag) and drops the rest unseen."""
+EXPERIMENT_CARTS = 600
 
-    def __init__(self, inner: Any, tag: str) -> None:
+
+def _tagged(tag: str, message: Any) -> bool:
+    return tag in message.address
+
+
+def _in_experiment(customer_or_address: str) -> bool:
+    return customer_or_address.startswith("x-")
+
+
+class _Shown:
+    """A provider that hands on only the messages `show` picks (the demo prints those) and takes
+    the rest without a word, as delivered."""
+
+    def __init__(self, inner: Any, show: Callable[[Any], bool]) -> None:
         self.inner = inner
-        self.tag = tag
+        self.show = show
         self.name = inner.name
 
     def send(self, message: Any) -> None:
-        if self.tag in message.address:
+        if self.show(message):
             self.inner.send(message)
 
     def close(self) -> None:

@@ -71,7 +71,13 @@ def test_jobs_ending_one_after_another_leave_every_task_manager_up(
         )
         job_id = submit_journey(r)
         wait_until_running(flink_cluster, job_id)
-        assert read_operator_metrics(flink_cluster, job_id) > 0, "the running job's metrics were read"
+        # the REST API's metric lists fill on its fetcher's next round (every 10 s by default)
+        listed = read_operator_metrics(flink_cluster, job_id)
+        deadline = time.monotonic() + 30
+        while not listed and time.monotonic() < deadline:
+            time.sleep(1)
+            listed = read_operator_metrics(flink_cluster, job_id)
+        assert listed > 0, "the running job's metrics were read"
         rest(f"{flink_cluster}/jobs/{job_id}?mode=cancel", "PATCH")
         deadline = time.monotonic() + 120
         while rest(f"{flink_cluster}/jobs/{job_id}")["state"] != "CANCELED":
