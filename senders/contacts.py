@@ -7,7 +7,7 @@ from collections import OrderedDict
 from typing import Protocol
 
 from common.settings import Settings
-from senders.providers import Permanent
+from senders.providers import Permanent, Transient
 
 
 class Contacts(Protocol):
@@ -51,8 +51,6 @@ class CrmContacts:
             self._cache.move_to_end(customer_id)
             return hit
         import psycopg
-
-        from senders.providers import Transient
 
         try:
             if self._conn is None or self._conn.closed:

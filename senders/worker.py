@@ -11,7 +11,6 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
-from collections.abc import Callable
 from typing import Any
 
 from common.sender_settings import SenderSettings
@@ -27,9 +26,6 @@ from senders.templates import Templates
 Feedback = dict[str, Any]
 _LOG = logging.getLogger(__name__)
 
-#: what a feedback event says about the outcome, for the metrics
-_OUTCOMES = ("delivered", "bounced", "failed", "expired")
-
 
 class ChannelWorker:
     def __init__(
@@ -41,7 +37,6 @@ class ChannelWorker:
         ledger: Ledger,
         contacts: Contacts,
         metrics: SenderMetrics | None = None,
-        on_sent: Callable[[str], None] | None = None,
     ) -> None:
         self.channel = channel
         self.settings = settings
@@ -53,7 +48,6 @@ class ChannelWorker:
         self.outbox = Outbox()
         self._later: list[tuple[int, int, Feedback]] = []  # simulated engagement, by due time
         self._seq = itertools.count()
-        self._on_sent = on_sent
         #: action_ids whose final feedback is in the open Kafka transaction (ledger `reported`
         #: once it commits)
         self.unreported: list[str] = []
@@ -162,8 +156,6 @@ class ChannelWorker:
             return self._retry(p, now, str(e))
         if self.metrics is not None:
             self.metrics.delay.labels(self.channel).observe(max(0, now - int(a["send_after"])) / 1000)
-        if self._on_sent is not None:
-            self._on_sent(action_id)
         for event, at in engagement(self.settings.simulator, action_id, a["customer_id"], self.channel, now):
             heapq.heappush(self._later, (at, next(self._seq), self._feedback(a, event, at)))
         return self._finish(p, "delivered", now)

@@ -24,22 +24,8 @@ T0 = 1_796_000_000_000  # a fixed moment: the same rows every run
 
 
 def _event(customer: str, n: int, seq: int, event_type: str, at: int, **fields: Any) -> dict[str, Any]:
-    record: dict[str, Any] = dict.fromkeys(
-        (
-            "step_id",
-            "reason",
-            "variant",
-            "action_id",
-            "action_type",
-            "channel",
-            "purpose",
-            "wait_until",
-            "revenue",
-            "currency",
-            "order_id",
-            "trigger_event_id",
-        )
-    )
+    # every field of the schema, null unless set below
+    record: dict[str, Any] = dict.fromkeys(f["name"] for f in load_schema("journey_event")["fields"])
     record.update(
         event_id=f"{customer}/cart_abandonment/cart-{n}/{T0}/{seq}",
         customer_id=customer,
