@@ -176,16 +176,16 @@ def report_day(settings: Settings, run: str) -> bool:
     return True
 
 
-def _demo_sender(settings: Settings) -> Settings:
-    """The sender as the demo runs it: console provider, simulated customers engaging."""
+def _demo_sender(settings: Settings, segments: dict[str, Any] | None = None) -> Settings:
+    """The sender as the demo runs it: console provider, simulated customers engaging; `segments`
+    go before the default rates (the first pattern that matches wins)."""
     s = settings.sender
-    return settings.model_copy(
-        update={
-            "sender": s.model_copy(
-                update={"simulator": s.simulator.model_copy(update={"enabled": True, "delay_ms": 500})}
-            )
-        }
-    )
+    sim = s.simulator
+    update: dict[str, Any] = {"enabled": True, "delay_ms": 500}
+    if segments:
+        update["segments"] = {**segments, **sim.segments}
+    simulator = sim.model_copy(update=update)
+    return settings.model_copy(update={"sender": s.model_copy(update={"simulator": simulator})})
 
 
 def send_day(settings: Settings, expected: int, timeout_s: float = 60) -> bool:
@@ -311,7 +311,9 @@ def run_live(settings: Settings, run: str, timeout_s: float = 180) -> bool:
         sources, sinks = journey.kafka_connectors(s, bounded=False)
         journey.build_pipeline(env, sources, sinks, s)
         client = env.execute_async("journeys live (demo)")
-        sender_settings = _demo_sender(s)
+        shop = Shop(s, tag=outside_holdouts([f"c-{n}" for n in range(1, 11)], load_dir(folder)))
+        story = _Unsubscribes(shop)
+        sender_settings = _demo_sender(s, story.segment())
         sender_settings = sender_settings.model_copy(
             update={
                 "sender": sender_settings.sender.model_copy(
@@ -322,7 +324,6 @@ def run_live(settings: Settings, run: str, timeout_s: float = 180) -> bool:
         from senders.service import Sender
 
         sender = Sender(sender_settings)
-        shop = Shop(s, tag=outside_holdouts([f"c-{n}" for n in range(1, 11)], load_dir(folder)))
         # the CDC topics hold every run's rows, and the job acts on all of them: show this run's
         for worker in sender.workers.values():
             worker.provider = _Shown(worker.provider, partial(_tagged, shop.tag))
@@ -337,7 +338,8 @@ def run_live(settings: Settings, run: str, timeout_s: float = 180) -> bool:
             want = set(DAY_ACTIONS)
             seen: set[tuple[str, str]] = set()
             print("   actions as they arrive:", flush=True)
-            while seen < want and time.monotonic() - started < timeout_s:
+            while (seen < want or not story.done) and time.monotonic() - started < timeout_s:
+                story.tick()
                 got = reader.poll()
                 if got is None or not got[0] or got[1]["customer_id"] not in mine:
                     continue
@@ -349,6 +351,7 @@ def run_live(settings: Settings, run: str, timeout_s: float = 180) -> bool:
                     f"{a['action_type']:22s} {a['channel']:7s} {a['reason']}",
                     flush=True,
                 )
+                story.on_action(n, a)
         finally:
             reader.close()
             shop.close()
@@ -361,7 +364,66 @@ def run_live(settings: Settings, run: str, timeout_s: float = 180) -> bool:
         print(
             f"   all {len(want)} actions of the live day arrived; carts 4 and 5 ended without one", flush=True
         )
-    return not missing
+    return not missing and story.report()
+
+
+class _Unsubscribes:
+    """The feedback loop, live: the simulated c-2 unsubscribes from the first marketing email it
+    gets (the sender writes `unsubscribed` to channel-feedback, which the job reads); c-2 then
+    fills a second cart, and that cart's reminder must come by another channel."""
+
+    CUSTOMER, CART, SKU = "c-2", "cart-2b", "SKU-2"
+
+    def __init__(self, shop: Any) -> None:
+        self.shop = shop
+        self.first: dict[str, Any] | None = None
+        self.second: dict[str, Any] | None = None
+        self._add_at: float | None = None
+
+    def segment(self) -> dict[str, Any]:
+        """The simulator's rates for this customer: every marketing email ends in an unsubscribe."""
+        from common.sender_settings import EngagementRates
+
+        return {self.shop.id(self.CUSTOMER): {"email": EngagementRates(open=0, click=0, unsubscribe=1)}}
+
+    @property
+    def done(self) -> bool:
+        return self.second is not None
+
+    def on_action(self, n: str, a: dict[str, Any]) -> None:
+        if n != self.CUSTOMER or a["journey_id"] != "cart_abandonment":
+            return
+        cart = (a.get("attributes") or {}).get("cart_id")
+        if self.first is None and a["channel"] == "email":
+            self.first = a
+            # the delivery, the simulated unsubscribe half a second later, its transaction
+            self._add_at = time.monotonic() + 3
+        elif cart == self.shop.id(self.CART):
+            self.second = a
+            print(
+                f"   {n}'s reminder for its second cart went by {a['channel']}: the unsubscribe "
+                "from email reached the job as channel feedback",
+                flush=True,
+            )
+
+    def tick(self) -> None:
+        if self._add_at is not None and time.monotonic() >= self._add_at:
+            self._add_at = None
+            print(
+                f"   {self.CUSTOMER} unsubscribed from that email (the simulated customer); "
+                f"it now adds a down jacket to a second cart, {self.CART}",
+                flush=True,
+            )
+            self.shop.add_to_cart(self.shop.id(self.CUSTOMER), self.shop.id(self.CART), self.SKU)
+
+    def report(self) -> bool:
+        if self.second is None:
+            print(f"   no reminder for {self.CUSTOMER}'s second cart came (see .stack/logs/)", flush=True)
+            return False
+        if self.second["channel"] == "email":
+            print(f"   {self.CUSTOMER} was emailed again after unsubscribing: the loop is broken", flush=True)
+            return False
+        return True
 
 
 EXPERIMENT_CARTS = 600
