@@ -29,28 +29,39 @@ class _Records:
     """Raw records as the sources would write them (Debezium JSON, Segment JSON), in order.
     Message ids come from a seeded generator, so that the same workload is the same records."""
 
-    def __init__(self, seed: int = 7) -> None:
+    def __init__(self, seed: int = 7, lsn: bool = False) -> None:
         self.n = 0
         self.kept: list[Raw] = []
         self._ids = random.Random(seed)
+        #: with `lsn`, each change carries a log sequence number, as Debezium's do: its event id
+        #: (`table:lsn:op:key`, `connectors.debezium`) is then known when it is written
+        self.lsn: int | None = 0 if lsn else None
 
     def _emit(self, raw: Raw) -> None:
         self.kept.append(raw)
 
     def change(
         self, ts: int, table: str, op: str, row: dict[str, Any], before: dict[str, Any] | None = None
-    ) -> None:
+    ) -> str | None:
+        """The change written; its event id if it carries a log sequence number."""
         system, name = table.split(".")
         key = {k: row[k] for k in ev.PRIMARY_KEYS[table]}
-        value = {
-            "before": before,
-            "after": row,
-            "source": {"connector": "postgresql", "name": system, "ts_ms": ts, "db": system, "table": name},
-            "op": op,
+        source: dict[str, Any] = {
+            "connector": "postgresql",
+            "name": system,
             "ts_ms": ts,
+            "db": system,
+            "table": name,
         }
+        event_id = None
+        if self.lsn is not None:
+            self.lsn += 1
+            source["lsn"] = self.lsn
+            event_id = f"{table}:{self.lsn}:{op}:{'/'.join(str(v) for v in key.values())}"
+        value = {"before": before, "after": row, "source": source, "op": op, "ts_ms": ts}
         self.n += 1
         self._emit((table, key, value, ts))
+        return event_id
 
     def click(self, ts: int, user: str, event: str, **props: Any) -> None:
         value = {
@@ -80,11 +91,11 @@ class _Records:
 class _Writer(_Records):
     """The records into Kafka as they are made, to the topics settings name."""
 
-    def __init__(self, settings: Settings, linger_ms: int = 20) -> None:
+    def __init__(self, settings: Settings, linger_ms: int = 20, lsn: bool = False) -> None:
         """`linger_ms`: how long the producer waits to fill a batch; a latency benchmark, which
         stamps each record when it hands it over, writes with 0 so that the wait is not counted
         as the job's."""
-        super().__init__()
+        super().__init__(lsn=lsn)
         self.t = settings.topics
         self.producer = Producer(
             {**settings.kafka.librdkafka_properties(), "linger.ms": linger_ms, "enable.idempotence": True}
