@@ -28,7 +28,7 @@ from journeys.loader import DEFINITIONS, load_dir
 class Baseline:
     """One process: consume, decode, simulate, encode, produce."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, group: str | None = None) -> None:
         self.settings = settings
         registry = RegistryClient(settings.registry.client_config())
         self.sim = Simulation(load_dir(DEFINITIONS), settings=settings)
@@ -41,7 +41,7 @@ class Baseline:
         self._consumer = Consumer(
             {
                 **kafka,
-                "group.id": f"baseline-{uuid.uuid4().hex[:8]}",
+                "group.id": group or f"baseline-{uuid.uuid4().hex[:8]}",
                 "auto.offset.reset": "earliest",
                 "enable.auto.commit": False,
             }
@@ -101,6 +101,33 @@ class Baseline:
             f"the baseline read {self.records:,} records in {timeout_s:.0f} s without the sentinel"
         )
 
+    def run_forever(self, commit_every_s: float = 1.0) -> None:
+        """Consume and apply until the process is stopped, committing the group's offsets about
+        every `commit_every_s` (after the batch's outputs are handed to the producer), so that
+        its progress shows as the Flink jobs' does (`make bench`)."""
+        feed, decode = self.sim.feed, self.sim.decoder.decode
+        next_commit = time.monotonic() + commit_every_s
+        while True:
+            batch = self._consumer.consume(1000, 0.1)
+            for m in batch:
+                if m.error() is not None:
+                    continue
+                _, ts = m.timestamp()
+                record = KafkaRecord(
+                    m.topic() or "", m.partition() or 0, m.offset() or 0, ts, m.key(), m.value()
+                )
+                out = decode(record)
+                if type(out) is not DeadLetter and type(out) is not Skipped:
+                    feed(out)  # type: ignore[arg-type]
+            self._flush_outputs()
+            # journey time follows the records: with none coming, waits fall due by the clock
+            if not batch:
+                self.sim.advance(int(time.time() * 1000))
+                self._flush_outputs()
+            if time.monotonic() >= next_commit and batch:
+                self._consumer.commit(asynchronous=True)
+                next_commit = time.monotonic() + commit_every_s
+
     def close(self) -> None:
         self._consumer.close()
         self._producer.flush(30)
@@ -121,3 +148,20 @@ def baseline_throughput(
     rate = total / took
     say(f"  plain-Python baseline: {rate:,.0f} events/s ({b.records:,} records in {took:.1f} s)")
     return rate, [len(encode(state)) for state in b.sim.states.values()]
+
+
+def main() -> int:
+    """`python -m benchmarks.baseline`: the baseline as a process of its own (`make bench`), its
+    settings from the environment, reading with the settings' consumer group until stopped."""
+    settings = Settings()
+    b = Baseline(settings, group=settings.consumer_group)
+    print(f"baseline: reading {len(settings.topics.inputs())} topics", flush=True)
+    try:
+        b.run_forever()
+    finally:
+        b.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -243,6 +243,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
             wait_s=args.wait_s,
             baseline=not args.no_baseline,
         )
+    if args.suite == "compare":
+        from journeyctl import compare
+
+        return compare.run(args)
     raise SystemExit(f"unknown benchmark {args.suite!r}")
 
 
@@ -443,9 +447,10 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="run a benchmark and print its figures")
     b.add_argument(
         "suite",
-        choices=["codecs", "engine", "job"],
+        choices=["codecs", "engine", "job", "compare"],
         help="codecs: decode/encode per format; engine: the journey engine alone; "
-        "job: the Flink job through the local Kafka (throughput, latency, timer lateness)",
+        "job: the Flink job through the local Kafka (throughput, latency, timer lateness); "
+        "compare: the job beside JVM-only Flink SQL, one Python process, Quix Streams and Bytewax",
     )
     b.add_argument(
         "--records",
@@ -484,6 +489,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument(
         "--no-baseline", action="store_true", help="job: skip the plain-Python baseline beside the throughput"
     )
+    from journeyctl import compare
+
+    compare.add_arguments(b)
     b.set_defaults(func=cmd_bench)
 
     from journeyctl import send

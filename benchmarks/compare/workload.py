@@ -45,6 +45,9 @@ class Shop:
     #: browsing sessions in the stream (about 9 records each, changes included)
     sessions: int = 60_000
     seed: int = 7
+    #: before every order, shipment, ticket and cart id: a live stream beside a backlog of the
+    #: same shop must not repeat its ids (the engine drops an event it has seen)
+    tag: str = ""
 
 
 class Stream:
@@ -92,7 +95,7 @@ class Stream:
         rng = self.rng
         for n in range(self.shop.sessions):
             cid = self._customer_id()
-            cart = f"cart-{cid}-{n}"
+            cart = f"{self.shop.tag}cart-{cid}-{n}"
             added: list[dict[str, Any]] = []
             for _ in range(rng.randint(1, 6)):
                 yield "view", _click(cid, "Product Viewed", self._product())
@@ -109,12 +112,11 @@ class Stream:
                 if rng.random() < 0.6:
                     yield from self._order(cid, cart, added)
             yield from self._background()
-        yield "tier", _tier(SENTINEL, "gold")
 
     def _order(self, cid: str, cart: str, items: list[dict[str, Any]]) -> Iterator[tuple[str, Emit]]:
         rng = self.rng
         self.order_n += 1
-        oid, sid = f"o-{self.order_n}", f"sh-{self.order_n}"
+        oid, sid = f"{self.shop.tag}o-{self.order_n}", f"{self.shop.tag}sh-{self.order_n}"
         total = round(19.9 * len(items), 2)
         order = {
             "order_id": oid,
@@ -145,7 +147,7 @@ class Stream:
             sku = f"SKU-{rng.randrange(self.shop.skus)}"
             yield "stock", _stock(sku, "online", rng.choice((0, 2, 4, 20, 50)), "u")
         elif r < 0.63:
-            cid, tid = self._customer_id(), f"t-{rng.getrandbits(32):08x}"
+            cid, tid = self._customer_id(), f"{self.shop.tag}t-{rng.getrandbits(32):08x}"
             priority = rng.choice(("normal", "high", "urgent"))
             yield "ticket", _ticket(cid, tid, priority, "open")
             yield "ticket", _ticket(cid, tid, priority, "solved")
@@ -230,14 +232,25 @@ def _tier(cid: str, tier: str) -> Emit:
     return lambda w, ts: w.change(ts, "crm.customers", "u", _customer(cid, ZONE, tier), before=before)
 
 
-def backlog(w: _Records, shop: Shop, t0: int, progress: Callable[[int], None] | None = None) -> Counter[str]:
-    """The whole shop into `w`: the snapshot stamped `t0`, the sessions over the hour after it;
-    how many records of each kind. `progress` is told the records written so far, now and then."""
+@dataclass
+class Backlog:
+    #: how many records of each kind
+    mix: Counter[str]
+    #: the event id of the last record, a shipment delay that every contender acts on at once:
+    #: a contender that orders by event time acts on it only after everything before it
+    sentinel: str
+
+
+def backlog(w: _Records, shop: Shop, t0: int, progress: Callable[[int], None] | None = None) -> Backlog:
+    """The whole shop into `w` (which must carry log sequence numbers): the snapshot stamped
+    `t0`, the sessions over the hour after it, the sentinel last. `progress` is told the records
+    written so far, now and then."""
     s = Stream(shop)
     mix: Counter[str] = Counter()
     for kind, emit in s.setup():
         emit(w, t0)
         mix[kind] += 1
+    _change("crm.customers", "r", _customer(SENTINEL, ZONE))(w, t0)
     # ~9 records a session; an hour of them, a millisecond apart at the least
     step = max(1, 3_600_000 // max(1, shop.sessions * 9))
     ts = t0
@@ -247,4 +260,13 @@ def backlog(w: _Records, shop: Shop, t0: int, progress: Callable[[int], None] | 
         mix[kind] += 1
         if progress is not None and w.n % 10_000 == 0:
             progress(w.n)
-    return mix
+    sentinel = None
+    for kind, emit in shipment(SENTINEL, "sentinel-o", "sentinel-sh", delayed=True):
+        ts += step
+        event_id = emit(w, ts)
+        if kind == PROBE:
+            sentinel = event_id
+    if sentinel is None:
+        raise ValueError("the records carry no log sequence numbers: write them with _Records(lsn=True)")
+    mix["sentinel"] += 4
+    return Backlog(mix, sentinel)

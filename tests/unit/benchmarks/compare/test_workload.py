@@ -39,7 +39,7 @@ def test_a_seed_makes_the_same_records_and_another_seed_others() -> None:
 
 def test_every_kind_of_record_is_in_the_mix_and_activity_is_skewed() -> None:
     w = _Records(lsn=True)
-    mix = backlog(w, SMALL, T0)
+    mix = backlog(w, SMALL, T0).mix
     kinds = {"store", "product", "stock", "customer", "consent", "view", "add", "remove", "checkout"}
     kinds |= {"order", "order change", "shipment", PROBE, "ticket", "tier"}
     assert kinds <= set(mix), kinds - set(mix)
@@ -62,3 +62,12 @@ def test_the_records_decode_and_each_probe_causes_an_action_that_names_it() -> N
     named = {a["trigger_event_id"] for a in sim.actions if a["action_type"] == "delivery_status_update"}
     assert named == set(probes)
     assert {a["journey_id"] for a in sim.actions} >= {"cart_abandonment", "delivery_followup"}
+
+
+def test_the_sentinel_comes_last_and_is_acted_on() -> None:
+    w = _Records(lsn=True)
+    sentinel = backlog(w, SMALL, T0).sentinel
+    assert w.kept[-1][1] == {"shipment_id": "sentinel-sh"}
+    sim = Simulation(load_dir())
+    sim.run(parse_records(w.lines()), drain_ms=0)
+    assert sentinel in {a["trigger_event_id"] for a in sim.actions}

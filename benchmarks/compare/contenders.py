@@ -1,0 +1,226 @@
+"""The contenders of `make bench`, each started as it would be deployed and stopped after its
+figures: the journey job (MiniCluster, standalone cluster; at-least-once, exactly-once), the
+JVM-only Flink SQL job, the single Python process, Quix Streams and Bytewax.
+
+Each reads the same input topics with a consumer group of its own and writes to output topics
+of its own (`Settings` of its run, handed over in the environment). It runs in processes of its
+own, in a process group of its own, so that its memory can be measured and all of it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmarks.compare import jvm_sql
+from benchmarks.compare.measure import Trigger
+from common.settings import REPO, DeliveryMode, Settings
+from connectors.readback import output_decoder
+
+CLUSTER_SCRIPT = REPO / "deploy" / "local" / "cluster.py"
+#: the classes of a standalone cluster's JVMs: its memory is theirs
+CLUSTER_MAINS = (
+    "org.apache.flink.runtime.entrypoint.StandaloneSessionClusterEntrypoint",
+    "org.apache.flink.runtime.taskexecutor.TaskManagerRunner",
+)
+
+
+@dataclass
+class Running:
+    pids: Callable[[], list[int]]
+    alive: Callable[[], bool]
+    stop: Callable[[], None]
+
+
+@dataclass(frozen=True)
+class Contender:
+    key: str
+    label: str
+    #: how often its progress is committed (a checkpoint, a commit interval), in seconds
+    interval_s: float
+    start: Callable[[Settings, Path], Running]
+    outputs: Callable[[Settings], list[str]]
+    trigger: Callable[[Settings], Trigger]
+    #: its settings from the run's (delivery guarantee, parallelism)
+    adapt: Callable[[Settings], Settings] = lambda s: s
+    #: what it does not do as the journey job does
+    caveats: str = ""
+    #: it has per-key timers: the timer lateness is measured
+    timers: bool = False
+
+
+def process(cmd: list[str], settings: Settings, log: Path, python_path: str | None = None) -> Running:
+    """`cmd` in a process group of its own, its settings in the environment, its output in `log`."""
+    env = {**os.environ, **settings.environment()}
+    if python_path is not None:
+        env["PYTHONPATH"] = python_path
+    out = log.open("ab")
+    p = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=REPO)
+
+    def stop() -> None:
+        if p.poll() is None:
+            with _quietly():
+                os.killpg(p.pid, signal.SIGTERM)
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                with _quietly():
+                    os.killpg(p.pid, signal.SIGKILL)
+                p.wait(10)
+        out.close()
+
+    return Running(lambda: [p.pid], lambda: p.poll() is None, stop)
+
+
+class _quietly:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Any, *_: Any) -> bool:
+        return kind is not None and issubclass(kind, ProcessLookupError)
+
+
+def _actions_and_events(s: Settings) -> list[str]:
+    return [*s.topics.actions.values(), s.topics.journey_events]
+
+
+def _action_trigger(s: Settings) -> Trigger:
+    decode = output_decoder(s)
+    actions = set(s.topics.actions.values())
+
+    def trigger(topic: str, value: bytes) -> str | None:
+        return decode(topic, value).get("trigger_event_id") if topic in actions else None
+
+    return trigger
+
+
+def _json_trigger(s: Settings) -> Trigger:
+    def trigger(topic: str, value: bytes) -> str | None:
+        event_id: str | None = json.loads(value).get("event_id")
+        return event_id
+
+    return trigger
+
+
+def _journeyctl() -> str:
+    return str(Path(sys.executable).parent / "journeyctl")
+
+
+def _minicluster(s: Settings, folder: Path) -> Running:
+    return process([_journeyctl(), "run", "journey"], s, folder / f"{s.consumer_group}.log")
+
+
+def _rest(path: str, method: str = "GET") -> Any:
+    url = f"http://127.0.0.1:{os.environ.get('FLINK_REST_PORT', '8091')}{path}"
+    with urllib.request.urlopen(urllib.request.Request(url, method=method), timeout=10) as r:
+        body = r.read()
+        return json.loads(body) if body else None
+
+
+def cluster_pids() -> list[int]:
+    """The standalone cluster's JobManager and TaskManagers."""
+    found = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                cmdline = Path(entry.path, "cmdline").read_bytes()
+            except OSError:
+                continue
+            if any(main.encode() in cmdline for main in CLUSTER_MAINS):
+                found.append(int(entry.name))
+    return found
+
+
+def _cluster(s: Settings, folder: Path) -> Running:
+    done = subprocess.run(
+        [sys.executable, str(CLUSTER_SCRIPT), "submit", "journey"],
+        env={**os.environ, **s.environment()},
+        capture_output=True,
+        text=True,
+    )
+    found = re.search(r"job ([0-9a-f]{32})", done.stdout)
+    if not found:
+        raise RuntimeError(
+            f"submission to the standalone cluster failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}"
+        )
+    job = found.group(1)
+
+    def alive() -> bool:
+        return bool(_rest(f"/jobs/{job}").get("state") in ("RUNNING", "CREATED", "INITIALIZING"))
+
+    return Running(cluster_pids, alive, lambda: _rest(f"/jobs/{job}?mode=cancel", "PATCH"))
+
+
+def _delivery(mode: DeliveryMode) -> Callable[[Settings], Settings]:
+    def adapt(s: Settings) -> Settings:
+        return s.model_copy(update={"sink": s.sink.model_copy(update={"delivery": mode})})
+
+    return adapt
+
+
+def _jvm(s: Settings, folder: Path) -> Running:
+    return process(
+        [sys.executable, "-m", "benchmarks.compare.jvm_sql"], s, folder / f"{s.consumer_group}.log"
+    )
+
+
+def _baseline(s: Settings, folder: Path) -> Running:
+    return process([sys.executable, "-m", "benchmarks.baseline"], s, folder / f"{s.consumer_group}.log")
+
+
+JOB_CAVEATS = ""
+ALO, EO = DeliveryMode.AT_LEAST_ONCE, DeliveryMode.EXACTLY_ONCE
+
+
+def _job(where: str, mode: DeliveryMode) -> Contender:
+    place = "MiniCluster" if where == "minicluster" else "standalone cluster, 2 TaskManagers"
+    return Contender(
+        key=f"job-{where}-{'eo' if mode == EO else 'alo'}",
+        label=f"this job, {place}, {mode.value}",
+        interval_s=1.0,
+        start=_minicluster if where == "minicluster" else _cluster,
+        outputs=_actions_and_events,
+        trigger=_action_trigger,
+        adapt=_delivery(mode),
+        timers=True,
+    )
+
+
+CONTENDERS: dict[str, Contender] = {
+    c.key: c
+    for c in (
+        Contender(
+            key="jvm-sql",
+            label="JVM-only Flink SQL (decode, key by customer, one record out per input)",
+            interval_s=1.0,
+            start=_jvm,
+            outputs=lambda s: [jvm_sql.output_topic(s)],
+            trigger=_json_trigger,
+            caveats="no journey logic: the cost of Flink itself; at-least-once; JSON out",
+        ),
+        Contender(
+            key="python",
+            label="single Python process (the engine and catalogue, confluent-kafka)",
+            interval_s=1.0,
+            start=_baseline,
+            outputs=_actions_and_events,
+            trigger=_action_trigger,
+            caveats="no durability (state in memory, lost with the process), no event-time order "
+            "across partitions, one core",
+            timers=False,
+        ),
+        _job("minicluster", ALO),
+        _job("minicluster", EO),
+        _job("cluster", ALO),
+        _job("cluster", EO),
+    )
+}

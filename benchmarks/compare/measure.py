@@ -1,0 +1,193 @@
+"""What `make bench` measures of a running contender, from outside it: its progress through the
+input (its consumer group's commits), what it writes (a read_committed consumer of its outputs),
+and the memory of its processes (/proc). Nothing here knows which contender it watches.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from confluent_kafka import Consumer
+
+from common.settings import Settings
+from connectors.admin import lag
+
+#: an output record's (topic, value) -> the event id of the input that caused it, if any
+Trigger = Callable[[str, bytes], str | None]
+
+
+def _children() -> dict[int, list[int]]:
+    kids: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(entry.path, "stat").read_text()
+        except OSError:
+            continue
+        # the command may hold spaces and parentheses: the fields after its last ')' are fixed
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        kids.setdefault(ppid, []).append(int(entry.name))
+    return kids
+
+
+def _rss_kb(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def tree_rss_mb(roots: list[int]) -> float:
+    """Resident memory of these processes and every process under them, in MB."""
+    kids = _children()
+    seen: set[int] = set()
+    todo = list(roots)
+    while todo:
+        pid = todo.pop()
+        if pid not in seen:
+            seen.add(pid)
+            todo += kids.get(pid, [])
+    return sum(_rss_kb(p) for p in seen) / 1024
+
+
+class PeakMemory:
+    """The highest resident memory of a contender's processes, sampled twice a second."""
+
+    def __init__(self, pids: Callable[[], list[int]]) -> None:
+        self.peak_mb = 0.0
+        self._pids = pids
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(0.5):
+            self.peak_mb = max(self.peak_mb, tree_rss_mb(self._pids()))
+
+    def close(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return self.peak_mb
+
+
+class Outputs:
+    """A read_committed consumer of a contender's output topics in a thread: how many records,
+    when the first and the last came, and, once `trigger` is set, when the output caused by
+    each input event id was first seen."""
+
+    def __init__(self, settings: Settings, topics: list[str]) -> None:
+        self.count = 0
+        self.first = self.last = 0.0
+        self.trigger: Trigger | None = None
+        self.caused: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._consumer = Consumer(
+            {
+                **settings.kafka.librdkafka_properties(),
+                "group.id": f"bench-watch-{uuid.uuid4().hex[:8]}",
+                "auto.offset.reset": "earliest",
+                "isolation.level": "read_committed",
+                "enable.auto.commit": False,
+            }
+        )
+        self._consumer.subscribe(topics)
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            # a short wait: every record of a batch is stamped when the batch returns
+            batch = self._consumer.consume(1000, 0.005)
+            if not batch:
+                continue
+            now = time.monotonic()
+            self.first = self.first or now
+            self.last = now
+            self.count += len(batch)
+            trigger = self.trigger
+            if trigger is not None:
+                wall = time.time() * 1000
+                for m in batch:
+                    if m.error() is None and (cause := trigger(str(m.topic()), m.value() or b"")):
+                        self.caused.setdefault(cause, wall)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._consumer.close()
+
+
+@dataclass
+class Throughput:
+    events_per_s: float
+    records: int
+    seconds: float
+
+
+def throughput(
+    settings: Settings,
+    outputs: Outputs,
+    total: int,
+    sentinel: str,
+    interval_s: float,
+    say: Callable[[str], None],
+    alive: Callable[[], bool],
+    timeout_s: float = 3_600,
+) -> Throughput:
+    """Input records per second over a backlog of `total` records: from the contender's first
+    committed progress to the later of its last commit and the output caused by the backlog's
+    last record, `sentinel` (`outputs.trigger` must be set). A contender that orders by event
+    time acts on the sentinel only after everything before it; one that does not has read
+    everything once its commits are through. It commits every `interval_s` (a checkpoint, a
+    commit interval): its first commit already holds about that much work, added to the time."""
+    topics = settings.topics.inputs()
+    first = done_at = 0.0
+    deadline = time.monotonic() + timeout_s
+    next_say = time.monotonic() + 10
+    while True:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the contender did not get through {total:,} records in {timeout_s:.0f} s")
+        if not alive():
+            raise RuntimeError("the contender stopped before it read the backlog (see its log)")
+        done, _ = lag(settings, settings.consumer_group, topics)
+        now = time.time()
+        first = first or (now if done else 0.0)
+        done_at = done_at or (now if done >= total else 0.0)
+        if done_at and sentinel in outputs.caused:
+            break
+        if time.monotonic() >= next_say:
+            say(f"    read {done:,} of {total:,}")
+            next_say = time.monotonic() + 10
+        time.sleep(0.25)
+    took = max(done_at, outputs.caused[sentinel] / 1000) - first + interval_s
+    return Throughput(total / took, total, took)
+
+
+def paced(count: int, rate: float) -> Iterator[int]:
+    """0 .. count-1, each no sooner than `i / rate` seconds after the first: a steady offered load."""
+    start = time.monotonic()
+    for i in range(count):
+        if (ahead := start + i / rate - time.monotonic()) > 0:
+            time.sleep(ahead)
+        yield i
+
+
+def percentiles(values: list[float]) -> tuple[float, float, float]:
+    """(p50, p95, p99); NaN without values."""
+    if not values:
+        return float("nan"), float("nan"), float("nan")
+    if len(values) == 1:
+        return values[0], values[0], values[0]
+    q = statistics.quantiles(values, n=100, method="inclusive")
+    return q[49], q[94], q[98]

@@ -1,0 +1,350 @@
+"""`make bench` (`journeyctl bench compare`): the journey job beside what a user could run instead,
+on the same broker, the same shop and the same journeys, one contender after another on the
+otherwise idle machine; ratios measured in one run say more than absolute figures on a noisy
+machine.
+
+For each contender (`benchmarks.compare.contenders`):
+1. **throughput**: it reads the shop's backlog (written once, before anyone reads it) from the
+   start; events/s from its first committed progress to the later of its last commit and its
+   last output (`measure.throughput`);
+2. **latency**: then, still running, it gets the same shop live at 80 % of its own peak, each
+   record stamped when written; latency = when the action caused by a shipment delay is seen by
+   a read_committed consumer - when the delay was written (p50/p95/p99), after a warm-up;
+3. **memory**: the peak resident memory of its processes over both.
+
+Out: a table with the ratios, `benchmarks/results/<date>.json`, a PNG chart beside it, and the
+table in docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import platform
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from benchmarks.compare.contenders import CLUSTER_SCRIPT, CONTENDERS, Contender
+from benchmarks.compare.measure import Outputs, PeakMemory, paced, percentiles, throughput
+from benchmarks.compare.workload import PROBE, Backlog, Shop, Stream, backlog
+from benchmarks.journey_job import _settings, outputs_of_their_own
+from benchmarks.workload import _Writer
+from common.settings import REPO, Settings
+from connectors.admin import ensure_topics
+
+RESULTS = REPO / "benchmarks" / "results"
+LOGS = REPO / ".stack" / "logs" / "bench"
+#: the share of its own peak at which each contender's latency is measured
+LOAD = 0.8
+#: the live writer's live-stream lsn starts far above any backlog's, so that ids never meet
+LIVE_LSN = 1_000_000_000
+
+
+@dataclasses.dataclass
+class Figures:
+    key: str
+    label: str
+    events_per_s: float = math.nan
+    offered_per_s: float = math.nan
+    p50_ms: float = math.nan
+    p95_ms: float = math.nan
+    p99_ms: float = math.nan
+    probes: int = 0
+    probes_acted_on: int = 0
+    peak_mb: float = math.nan
+    caveats: str = ""
+    error: str | None = None
+
+
+def _progress(total: int, say: Callable[[str], None]) -> Callable[[int], None]:
+    started = time.monotonic()
+
+    def show(n: int) -> None:
+        done = min(1.0, n / total) if total else 1.0
+        bar = "#" * int(done * 30)
+        rate = n / max(1e-9, time.monotonic() - started)
+        print(f"\r  writing [{bar:<30}] {n:,} records, {rate:,.0f}/s", end="", flush=True)
+
+    return show
+
+
+def write_backlog(s: Settings, shop: Shop, say: Callable[[str], None]) -> tuple[int, Backlog]:
+    w = _Writer(s, lsn=True)
+    # records per session, measured on a small shop of the same kind, for the progress bar
+    expected = shop.customers * 3 + shop.skus * 3 + shop.sessions * 9
+    written = backlog(w, shop, int(time.time() * 1000) - 3_600_000, _progress(expected, say))
+    w.flush()
+    print(f"\r  wrote {w.n:,} records{' ' * 40}", flush=True)
+    return w.n, written
+
+
+def latency(
+    r: Settings,
+    outputs: Outputs,
+    contender: Contender,
+    shop: Shop,
+    rate: float,
+    seconds: float,
+    warm_up_s: float,
+) -> tuple[float, list[float], int]:
+    """(offered rate, latencies in ms, probes written): the shop live at `rate` records/s."""
+    outputs.trigger = contender.trigger(r)
+    w = _Writer(r, linger_ms=5, lsn=True)
+    w.lsn = LIVE_LSN
+    live = Stream(
+        dataclasses.replace(shop, seed=shop.seed + 1, sessions=10**9, tag=f"L{uuid.uuid4().hex[:6]}-")
+    )
+    records = live.sessions()
+    warm = int(rate * warm_up_s)
+    count = warm + int(rate * seconds)
+    probes: dict[str, float] = {}
+    started = time.monotonic()
+    for i in paced(count, rate):
+        kind, emit = next(records)
+        ts = int(time.time() * 1000)
+        event_id = emit(w, ts)
+        if kind == PROBE and i >= warm and event_id is not None:
+            probes[event_id] = ts
+    offered = count / (time.monotonic() - started)
+    w.flush()
+    deadline = time.monotonic() + 60
+    while len(probes.keys() & outputs.caused.keys()) < len(probes) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    caused = dict(outputs.caused)
+    return offered, [caused[e] - t for e, t in probes.items() if e in caused], len(probes)
+
+
+def measure(
+    contender: Contender,
+    s: Settings,
+    folder: Path,
+    written: tuple[int, Backlog],
+    shop: Shop,
+    latency_s: float,
+    say: Callable[[str], None],
+) -> Figures:
+    f = Figures(contender.key, contender.label, caveats=contender.caveats)
+    r = contender.adapt(outputs_of_their_own(s, contender.key.replace("-", ""), folder))
+    ensure_topics(r, contender.outputs(r))
+    LOGS.mkdir(parents=True, exist_ok=True)
+    say(f"  {contender.label}: starting")
+    run = contender.start(r, LOGS)
+    memory = PeakMemory(run.pids)
+    outputs = Outputs(r, contender.outputs(r))
+    outputs.trigger = contender.trigger(r)
+    total, backlog_ = written
+    try:
+        t = throughput(r, outputs, total, backlog_.sentinel, contender.interval_s, say, run.alive)
+        f.events_per_s = t.events_per_s
+        say(f"    {t.events_per_s:,.0f} events/s ({t.records:,} records in {t.seconds:.1f} s)")
+        offered, lat, probes = latency(r, outputs, shop, LOAD * t.events_per_s, latency_s, 3.0)
+        f.offered_per_s, f.probes, f.probes_acted_on = offered, probes, len(lat)
+        f.p50_ms, f.p95_ms, f.p99_ms = percentiles(lat)
+        say(
+            f"    latency at {offered:,.0f}/s: p50 {f.p50_ms:,.0f} ms, p95 {f.p95_ms:,.0f} ms, "
+            f"p99 {f.p99_ms:,.0f} ms ({len(lat)} of {probes} shipment delays acted on)"
+        )
+    except Exception as e:  # one contender's failure is reported, the others still run
+        f.error = str(e)
+        say(f"    failed: {e} (its log: {LOGS})")
+    finally:
+        run.stop()
+        outputs.close()
+        f.peak_mb = memory.close()
+        say(f"    peak memory {f.peak_mb:,.0f} MB")
+    return f
+
+
+REFERENCE = "job-minicluster-eo"
+#: (ratio name, numerator, denominator)
+RATIOS = (
+    ("this job / JVM-only Flink", REFERENCE, "jvm-sql"),
+    ("this job / single Python process", REFERENCE, "python"),
+    ("this job / Quix Streams", REFERENCE, "quix"),
+    ("this job / Bytewax", REFERENCE, "bytewax"),
+    ("cluster / MiniCluster, exactly-once", "job-cluster-eo", "job-minicluster-eo"),
+    ("cluster / MiniCluster, at-least-once", "job-cluster-alo", "job-minicluster-alo"),
+    ("exactly-once / at-least-once, MiniCluster", "job-minicluster-eo", "job-minicluster-alo"),
+)
+
+
+def ratios(figures: list[Figures]) -> list[dict[str, Any]]:
+    by = {f.key: f for f in figures}
+    out = []
+    for name, a, b in RATIOS:
+        if a in by and b in by:
+            x, y = by[a], by[b]
+            out.append(
+                {
+                    "ratio": name,
+                    "throughput": x.events_per_s / y.events_per_s if y.events_per_s else math.nan,
+                    "p99": x.p99_ms / y.p99_ms if y.p99_ms else math.nan,
+                    "memory": x.peak_mb / y.peak_mb if y.peak_mb else math.nan,
+                }
+            )
+    return out
+
+
+def _n(v: float, fmt: str = ",.0f") -> str:
+    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, fmt)
+
+
+def table(figures: list[Figures], rows: list[dict[str, Any]]) -> str:
+    lines = [
+        "| contender | events/s | latency p50 / p95 / p99 ms (offered /s) | peak MB |",
+        "|---|---:|---|---:|",
+    ]
+    for f in figures:
+        lat = f"{_n(f.p50_ms)} / {_n(f.p95_ms)} / {_n(f.p99_ms)} ({_n(f.offered_per_s)})"
+        if f.error:
+            lat = f"failed: {f.error[:80]}"
+        lines.append(f"| {f.label} | {_n(f.events_per_s)} | {lat} | {_n(f.peak_mb)} |")
+    lines += ["", "| ratio | throughput | p99 | memory |", "|---|---:|---:|---:|"]
+    for r in rows:
+        lines.append(
+            f"| {r['ratio']} | {_n(r['throughput'], '.2f')} | {_n(r['p99'], '.2f')} "
+            f"| {_n(r['memory'], '.2f')} |"
+        )
+    return "\n".join(lines)
+
+
+def machine() -> dict[str, Any]:
+    cpu = next(
+        (
+            ln.split(":", 1)[1].strip()
+            for ln in Path("/proc/cpuinfo").read_text().splitlines()
+            if ln.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    mem_kb = int(
+        next(
+            ln.split()[1]
+            for ln in Path("/proc/meminfo").read_text().splitlines()
+            if ln.startswith("MemTotal")
+        )
+    )
+    import os
+
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gb": round(mem_kb / 1024 / 1024, 1),
+        "python": platform.python_version(),
+    }
+
+
+def chart(figures: list[Figures], path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    done = [f for f in figures if not math.isnan(f.events_per_s)]
+    labels = [f.key for f in done]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 0.5 * len(done) + 1.8))
+    left.barh(labels, [f.events_per_s for f in done], color="#4c72b0")
+    left.set_xscale("log")
+    left.set_xlabel("events/s (log scale)")
+    left.set_title("throughput, backlog")
+    right.barh(labels, [0 if math.isnan(f.p99_ms) else f.p99_ms for f in done], color="#dd8452")
+    right.set_xlabel("ms")
+    right.set_title(f"latency p99 at {LOAD:.0%} of each one's peak")
+    right.set_yticklabels([])
+    for ax in (left, right):
+        ax.invert_yaxis()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def write_docs(text: str, when: str, info: dict[str, Any], json_path: Path, doc: Path) -> None:
+    """The table between the markers of docs/performance.md, with the machine it came from."""
+    begin, end = "<!-- make bench: begin -->", "<!-- make bench: end -->"
+    body = (
+        f"{begin}\n_Written by `make bench` on {when} ({info['cpu']}, {info['cores']} cores, "
+        f"{info['memory_gb']} GB); figures in `{json_path.relative_to(REPO)}`._\n\n{text}\n{end}"
+    )
+    old = doc.read_text()
+    if begin in old and end in old:
+        new = old[: old.index(begin)] + body + old[old.index(end) + len(end) :]
+    else:
+        new = old.rstrip() + "\n\n## Side by side: `make bench`\n\n" + body + "\n"
+    doc.write_text(new)
+
+
+def _cluster_up(say: Callable[[str], None]) -> bool:
+    running = (
+        subprocess.run([sys.executable, str(CLUSTER_SCRIPT), "status"], capture_output=True).returncode == 0
+    )
+    if not running:
+        say("  starting the standalone cluster (deploy/local/cluster.py up)")
+        subprocess.run([sys.executable, str(CLUSTER_SCRIPT), "up"], check=True, capture_output=True)
+    return not running
+
+
+def main(shop: Shop, keys: list[str], latency_s: float = 20.0, docs: bool = True) -> int:
+    def say(text: str) -> None:
+        print(text, flush=True)
+
+    unknown = [k for k in keys if k not in CONTENDERS]
+    if unknown:
+        raise SystemExit(f"unknown contenders {unknown}; known: {', '.join(CONTENDERS)}")
+    base = Settings()
+    when = datetime.now(UTC)
+    say(
+        f"make bench: {len(keys)} contenders on one shop ({shop.customers:,} customers, "
+        f"{shop.skus:,} SKUs, {shop.sessions:,} sessions)"
+    )
+    folder = LOGS / when.strftime("%Y%m%d-%H%M%S")
+    folder.mkdir(parents=True, exist_ok=True)
+    s = _settings(base, folder)
+    written = write_backlog(s, shop, say)
+    total, mix = written[0], written[1].mix
+    say("  mix: " + ", ".join(f"{k} {v:,}" for k, v in mix.most_common()))
+    started_cluster = any(k.startswith("job-cluster") for k in keys) and _cluster_up(say)
+    figures = []
+    try:
+        for key in keys:
+            figures.append(measure(CONTENDERS[key], s, folder, written, shop, latency_s, say))
+    finally:
+        if started_cluster:
+            subprocess.run([sys.executable, str(CLUSTER_SCRIPT), "down"], capture_output=True)
+    rows = ratios(figures)
+    text = table(figures, rows)
+    say("")
+    say(text)
+    info = machine()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stem = RESULTS / when.strftime("%Y-%m-%d")
+    json_path = stem.with_suffix(".json")
+    json_path.write_text(
+        json.dumps(
+            {
+                "date": when.isoformat(timespec="seconds"),
+                "machine": info,
+                "shop": dataclasses.asdict(shop),
+                "records": total,
+                "mix": dict(mix),
+                "load": LOAD,
+                "contenders": [dataclasses.asdict(f) for f in figures],
+                "ratios": rows,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    png = chart(figures, stem.with_suffix(".png"))
+    say(f"\nfigures: {json_path.relative_to(REPO)}, chart: {png.relative_to(REPO)}")
+    if docs:
+        write_docs(text, when.strftime("%Y-%m-%d"), info, json_path, REPO / "docs" / "performance.md")
+        say("table written to docs/performance.md")
+    return 1 if any(f.error for f in figures) else 0

@@ -1,0 +1,36 @@
+"""`journeyctl bench compare` (`make bench`): the journey job beside JVM-only Flink SQL, one Python
+process, Quix Streams and Bytewax, on one shop; see `benchmarks.compare.run`."""
+
+from __future__ import annotations
+
+import argparse
+
+#: `--quick`: a shop small enough to try the whole run in a few minutes
+QUICK = {"customers": 10_000, "skus": 2_000, "sessions": 6_000, "latency_s": 10.0}
+
+
+def add_arguments(b: argparse.ArgumentParser) -> None:
+    b.add_argument("--sessions", type=int, default=60_000, help="compare: browsing sessions in the shop")
+    b.add_argument(
+        "--contender",
+        action="append",
+        help="compare: only these contenders (repeatable; default: all; benchmarks/compare/contenders.py)",
+    )
+    b.add_argument("--latency-s", type=float, default=20.0, help="compare: seconds of live load measured")
+    b.add_argument("--quick", action="store_true", help="compare: a small shop (10k customers) to try it")
+    b.add_argument(
+        "--no-docs", action="store_true", help="compare: do not write the table into docs/performance.md"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from benchmarks.compare.contenders import CONTENDERS
+    from benchmarks.compare.run import main
+    from benchmarks.compare.workload import Shop
+
+    sizes = dict(customers=args.customers, skus=args.skus, sessions=args.sessions, latency_s=args.latency_s)
+    if args.quick:
+        sizes |= QUICK
+    shop = Shop(customers=int(sizes["customers"]), skus=int(sizes["skus"]), sessions=int(sizes["sessions"]))
+    keys = args.contender or list(CONTENDERS)
+    return main(shop, keys, latency_s=float(sizes["latency_s"]), docs=not args.no_docs)
