@@ -88,14 +88,12 @@ def write_backlog(s: Settings, shop: Shop, say: Callable[[str], None]) -> tuple[
 def latency(
     r: Settings,
     outputs: Outputs,
-    contender: Contender,
     shop: Shop,
     rate: float,
     seconds: float,
     warm_up_s: float,
 ) -> tuple[float, list[float], int]:
     """(offered rate, latencies in ms, probes written): the shop live at `rate` records/s."""
-    outputs.trigger = contender.trigger(r)
     w = _Writer(r, linger_ms=5, lsn=True)
     w.lsn = LIVE_LSN
     live = Stream(
