@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 #: `--quick`: a shop small enough to try the whole run in a few minutes
-QUICK = {"customers": 10_000, "skus": 2_000, "sessions": 6_000, "latency_s": 10.0}
+QUICK = {"customers": 20_000, "skus": 2_000, "sessions": 15_000, "latency_s": 15.0}
 
 
 def add_arguments(b: argparse.ArgumentParser) -> None:
@@ -17,7 +17,7 @@ def add_arguments(b: argparse.ArgumentParser) -> None:
         help="compare: only these contenders (repeatable; default: all; benchmarks/compare/contenders.py)",
     )
     b.add_argument("--latency-s", type=float, default=20.0, help="compare: seconds of live load measured")
-    b.add_argument("--quick", action="store_true", help="compare: a small shop (10k customers) to try it")
+    b.add_argument("--quick", action="store_true", help="compare: a small shop (20k customers) to try it")
     b.add_argument(
         "--no-docs", action="store_true", help="compare: do not write the table into docs/performance.md"
     )

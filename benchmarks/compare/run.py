@@ -18,10 +18,12 @@ table in docs/performance.md.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
 import platform
+import signal
 import subprocess
 import sys
 import time
@@ -34,7 +36,7 @@ from typing import Any
 from benchmarks.compare.contenders import CLUSTER_SCRIPT, CONTENDERS, Contender
 from benchmarks.compare.measure import Outputs, PeakMemory, paced, percentiles, throughput
 from benchmarks.compare.workload import PROBE, Backlog, Shop, Stream, backlog
-from benchmarks.journey_job import _settings, outputs_of_their_own
+from benchmarks.journey_job import _settings
 from benchmarks.workload import _Writer
 from common.settings import REPO, Settings
 from connectors.admin import ensure_topics
@@ -75,13 +77,18 @@ def _progress(total: int, say: Callable[[str], None]) -> Callable[[int], None]:
     return show
 
 
-def write_backlog(s: Settings, shop: Shop, say: Callable[[str], None]) -> tuple[int, Backlog]:
+def write_backlog(
+    s: Settings, shop: Shop, say: Callable[[str], None], quiet: bool = False
+) -> tuple[int, Backlog]:
     w = _Writer(s, lsn=True)
-    # records per session, measured on a small shop of the same kind, for the progress bar
+    # about 3 records per customer and per SKU, 9 per session: for the progress bar
     expected = shop.customers * 3 + shop.skus * 3 + shop.sessions * 9
-    written = backlog(w, shop, int(time.time() * 1000) - 3_600_000, _progress(expected, say))
+    written = backlog(
+        w, shop, int(time.time() * 1000) - 3_600_000, None if quiet else _progress(expected, say)
+    )
     w.flush()
-    print(f"\r  wrote {w.n:,} records{' ' * 40}", flush=True)
+    if not quiet:
+        print(f"\r  wrote {w.n:,} records{' ' * 40}", flush=True)
     return w.n, written
 
 
@@ -121,15 +128,19 @@ def latency(
 
 def measure(
     contender: Contender,
-    s: Settings,
+    base: Settings,
     folder: Path,
-    written: tuple[int, Backlog],
     shop: Shop,
     latency_s: float,
     say: Callable[[str], None],
 ) -> Figures:
+    """The contender's figures. It gets topics of its own, the shop's backlog written into them
+    before it starts (the same records for every contender, from the same seed), so that the
+    live load of one contender's latency run is never in another's backlog."""
     f = Figures(contender.key, contender.label, caveats=contender.caveats)
-    r = contender.adapt(outputs_of_their_own(s, contender.key.replace("-", ""), folder))
+    s = _settings(base, folder)
+    written = write_backlog(s, shop, say, quiet=True)
+    r = contender.adapt(s)
     ensure_topics(r, contender.outputs(r))
     LOGS.mkdir(parents=True, exist_ok=True)
     say(f"  {contender.label}: starting")
@@ -157,7 +168,18 @@ def measure(
         outputs.close()
         f.peak_mb = memory.close()
         say(f"    peak memory {f.peak_mb:,.0f} MB")
+        drop_topics(r, [*r.topics.inputs(), *contender.outputs(r), r.topics.dead_letter])
     return f
+
+
+def drop_topics(s: Settings, topics: list[str]) -> None:
+    """A contender's topics once its figures are taken: the whole run's would fill the disk."""
+    from confluent_kafka.admin import AdminClient
+
+    for future in AdminClient(s.kafka.librdkafka_properties()).delete_topics(topics).values():
+        # already gone, or the broker says no: the run's figures stand
+        with contextlib.suppress(Exception):
+            future.result(30)
 
 
 REFERENCE = "job-minicluster-eo"
@@ -293,6 +315,8 @@ def main(shop: Shop, keys: list[str], latency_s: float = 20.0, docs: bool = True
     def say(text: str) -> None:
         print(text, flush=True)
 
+    # stopped from outside (timeout, kill): the contender running now is stopped too
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     unknown = [k for k in keys if k not in CONTENDERS]
     if unknown:
         raise SystemExit(f"unknown contenders {unknown}; known: {', '.join(CONTENDERS)}")
@@ -304,15 +328,17 @@ def main(shop: Shop, keys: list[str], latency_s: float = 20.0, docs: bool = True
     )
     folder = LOGS / when.strftime("%Y%m%d-%H%M%S")
     folder.mkdir(parents=True, exist_ok=True)
-    s = _settings(base, folder)
-    written = write_backlog(s, shop, say)
-    total, mix = written[0], written[1].mix
+    # the shop once to see its size and mix; each contender gets the same records in its own topics
+    probe = _settings(base, folder)
+    total, written = write_backlog(probe, shop, say)
+    drop_topics(probe, probe.topics.inputs())
+    mix = written.mix
     say("  mix: " + ", ".join(f"{k} {v:,}" for k, v in mix.most_common()))
     started_cluster = any(k.startswith("job-cluster") for k in keys) and _cluster_up(say)
     figures = []
     try:
         for key in keys:
-            figures.append(measure(CONTENDERS[key], s, folder, written, shop, latency_s, say))
+            figures.append(measure(CONTENDERS[key], base, folder, shop, latency_s, say))
     finally:
         if started_cluster:
             subprocess.run([sys.executable, str(CLUSTER_SCRIPT), "down"], capture_output=True)

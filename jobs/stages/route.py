@@ -1,15 +1,9 @@
-"""Route stage: each decoded event to the stage that owns its key.
-
-- to the customer stage (main output): clicks, customer changes, orders, shipments, tickets,
-  applications, consents, channel feedback;
-- to the SKU stage: product and stock changes, and the clicks that name one SKU, which reach their
-  customer from there with its facts attached; a click naming several goes to its customer
-  directly, and a facts request per SKU to the SKU stage (`journeys.catalog.route_click`);
-- to every customer subtask: store changes (a few hundred rows, needed for "nearest store").
+"""Route stage: each decoded event to the stage that owns its key (`journeys.routing`).
 
 Keyed outputs are `TIMED` rows (key, journey time, event): the JVM orders each key's records by
-journey time before the next stage (`jobs.stages.keys`). Watermarks reach every output, side
-outputs included, so the three branches share one journey time.
+journey time before the next stage (`jobs.stages.keys`); store changes, a few hundred rows, go
+to a Python side output of their own, broadcast to every customer subtask. Watermarks reach
+every output, side outputs included, so the three branches share one journey time.
 """
 
 from __future__ import annotations
@@ -20,45 +14,17 @@ from typing import Any
 from pyflink.datastream import DataStream, OutputTag
 from pyflink.datastream.functions import ProcessFunction
 
-from common import events as ev
 from common.settings import Settings
 from jobs.stages import wire
 from jobs.stages.decode import DEAD_LETTERS, DecodeFunction
 from jobs.stages.keys import ROUTED, by_destination, routed_row
-from journeys.catalog import route_click
-from journeys.engine import customer_of, event_time
+from journeys.engine import event_time
+from journeys.routing import CUSTOMERS, SKUS, route_event
+from journeys.routing import STORES as TO_STORES
 
-#: the destinations of a routed row (`jobs.stages.keys.by_destination`); store changes, a few
-#: hundred rows, go to a Python side output of their own
-CUSTOMERS, SKUS = 0, 1
+__all__ = ["CUSTOMERS", "SKUS", "STORES", "decode_and_route", "route_event"]
+
 STORES = OutputTag("stores")
-SKU_TABLES = frozenset({"inventory.products", "inventory.stock_levels"})
-
-
-def route_event(event: ev.Event) -> Iterator[tuple[int | OutputTag, Any]]:
-    """(CUSTOMERS, (customer, event)), (SKUS, (sku, item)) or (STORES, change)."""
-    if type(event) is ev.ChangeEvent:
-        if event.table in SKU_TABLES:
-            sku = getattr(event.row, "sku", None)
-            if sku is not None:
-                yield SKUS, (sku, event)
-            return
-        if event.table == "inventory.stores":
-            yield STORES, event
-            return
-    customer = customer_of(event)
-    if customer is None:
-        return  # e.g. a shipment row without its customer: no journey can be about it
-    if type(event) is ev.ClickEvent:
-        via, asks = route_click(event)
-        if via is not None:
-            yield SKUS, (via, event)
-            return
-        yield CUSTOMERS, (customer, event)
-        for r in asks:
-            yield SKUS, (r.sku, r)
-        return
-    yield CUSTOMERS, (customer, event)
 
 
 class DecodeAndRoute(DecodeFunction):
@@ -74,8 +40,8 @@ class DecodeAndRoute(DecodeFunction):
             return
         t = event_time(event)
         for to, value in route_event(event):
-            if to is STORES:
-                yield to, value
+            if to == TO_STORES:
+                yield STORES, value
             else:
                 yield routed_row(to, value[0], t, wire.encode(value[1]))
 
