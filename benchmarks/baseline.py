@@ -107,8 +107,10 @@ class Baseline:
         its progress shows as the Flink jobs' does (`make bench`)."""
         feed, decode = self.sim.feed, self.sim.decoder.decode
         next_commit = time.monotonic() + commit_every_s
+        uncommitted = False
         while True:
             batch = self._consumer.consume(1000, 0.1)
+            uncommitted = uncommitted or bool(batch)
             for m in batch:
                 if m.error() is not None:
                     continue
@@ -124,9 +126,10 @@ class Baseline:
             if not batch:
                 self.sim.advance(int(time.time() * 1000))
                 self._flush_outputs()
-            if time.monotonic() >= next_commit and batch:
+            if time.monotonic() >= next_commit and uncommitted:
                 self._consumer.commit(asynchronous=True)
                 next_commit = time.monotonic() + commit_every_s
+                uncommitted = False
 
     def close(self) -> None:
         self._consumer.close()

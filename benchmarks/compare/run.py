@@ -81,8 +81,8 @@ def write_backlog(
     s: Settings, shop: Shop, say: Callable[[str], None], quiet: bool = False
 ) -> tuple[int, Backlog]:
     w = _Writer(s, lsn=True)
-    # about 3 records per customer and per SKU, 9 per session: for the progress bar
-    expected = shop.customers * 3 + shop.skus * 3 + shop.sessions * 9
+    # records per customer (consents), SKU (stock) and session, as the mix comes out: for the bar
+    expected = int(shop.customers * 2.7 + shop.skus * 3 + shop.sessions * 6)
     written = backlog(
         w, shop, int(time.time() * 1000) - 3_600_000, None if quiet else _progress(expected, say)
     )
@@ -315,8 +315,13 @@ def main(shop: Shop, keys: list[str], latency_s: float = 20.0, docs: bool = True
     def say(text: str) -> None:
         print(text, flush=True)
 
-    # stopped from outside (timeout, kill): the contender running now is stopped too
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    # stopped from outside (timeout, kill): the contender running now is stopped too, and a
+    # second signal (a process group killed, then its timeout) does not cut that short
+    def stopped(*_: Any) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        sys.exit(143)
+
+    signal.signal(signal.SIGTERM, stopped)
     unknown = [k for k in keys if k not in CONTENDERS]
     if unknown:
         raise SystemExit(f"unknown contenders {unknown}; known: {', '.join(CONTENDERS)}")
