@@ -250,6 +250,8 @@ def backlog(w: _Records, shop: Shop, t0: int, progress: Callable[[int], None] | 
     for kind, emit in s.setup():
         emit(w, t0)
         mix[kind] += 1
+        if progress is not None and w.n % 10_000 == 0:
+            progress(w.n)
     _change("crm.customers", "r", _customer(SENTINEL, ZONE))(w, t0)
     # ~9 records a session; an hour of them, a millisecond apart at the least
     step = max(1, 3_600_000 // max(1, shop.sessions * 9))

@@ -44,11 +44,17 @@ from journeys.routing import CUSTOMERS, SKUS, STORES, route_event
 JOURNEYS = ("cart_abandonment", "delivery_followup")
 
 
-class Wire(Serializer, Deserializer):
-    """The job's own compact encoding of events between stages, for the repartition topics."""
+class WireOut(Serializer):  # type: ignore[misc]
+    """Into a repartition topic: the item of a routed (destination, key, item), in the job's own
+    compact encoding of events between stages; the key is the message's."""
 
-    def __call__(self, value: Any, ctx: Any = None) -> Any:
-        return wire.decode(value) if isinstance(value, bytes) else wire.encode(value)
+    def __call__(self, value: Any, ctx: Any = None) -> bytes:
+        return wire.encode(value[2])
+
+
+class WireIn(Deserializer):  # type: ignore[misc]
+    def __call__(self, value: bytes, ctx: Any = None) -> Any:
+        return wire.decode(value)
 
 
 class App:
@@ -61,13 +67,14 @@ class App:
         self.engine = Engine(journeys, EngineConfig.from_settings(settings.journeys), self.reference)
         self.low = settings.journeys.low_stock_threshold
         t = settings.topics
-        self.actions = {ch: Encoder(registry, topic, load_schema("action")) for ch, topic in t.actions.items()}
+        action = load_schema("action")
+        self.actions = {ch: Encoder(registry, topic, action) for ch, topic in t.actions.items()}
         self.events = Encoder(registry, t.journey_events, load_schema("journey_event"))
         self.clock = 0
 
     def load_stores(self) -> None:
         """Every store, read once: Quix has no broadcast of a small table to every partition."""
-        c = Consumer({**self.s.kafka.librdkafka_properties(), "group.id": "quix-stores", "enable.auto.commit": False})
+        c = Consumer({**self.s.kafka.librdkafka_properties(), "group.id": "quix-stores"})
         topic = self.s.topics.cdc["inventory.stores"]
         parts = c.list_topics(topic, timeout=10).topics[topic].partitions
         ends = {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in parts}
@@ -77,10 +84,12 @@ class App:
             m = c.poll(1.0)
             if m is None or m.error() is not None:
                 continue
-            record = KafkaRecord(topic, m.partition() or 0, m.offset() or 0, m.timestamp()[1], m.key(), m.value())
+            at = m.offset() or 0
+            record = KafkaRecord(topic, m.partition() or 0, at, m.timestamp()[1], m.key(), m.value())
             event = self.decoder.decode(record)
             if type(event) is ev.ChangeEvent:
-                self.reference.apply_store(event)
+                store = event.after
+                self.reference.set_store(store, (store or event.before).store_id)  # type: ignore[arg-type,union-attr]
             if (m.offset() or 0) + 1 >= ends[m.partition() or 0]:
                 left.discard(m.partition() or 0)
         c.close()
@@ -94,9 +103,10 @@ class App:
             return []  # the job writes these to the dead-letter topic
         return [(to, item[0], item[1]) for to, item in route_event(event) if to != STORES]  # type: ignore[arg-type]
 
-    def skus(self, routed: tuple[int, str, Any], state: State) -> list[tuple[int, str, Any]]:
+    def skus(
+        self, item: Any, sku: str, timestamp: int, headers: Any, state: State
+    ) -> list[tuple[int, str, Any]]:
         """Stock per SKU: clicks leave with the SKU's facts, changes become notices to watchers."""
-        _, sku, item = routed
         raw = state.get("book")
         book = SkuBook(sku, watchers={}) if raw is None else pickle.loads(raw)
         if type(item) is ev.ClickEvent:
@@ -110,9 +120,10 @@ class App:
         state.set("book", pickle.dumps(book, protocol=pickle.HIGHEST_PROTOCOL))
         return [(CUSTOMERS, _customer(n), n) for n in out]
 
-    def journeys(self, routed: tuple[int, str, Any], state: State) -> list[tuple[str, bytes]]:
+    def journeys(
+        self, event: Any, key: str, timestamp: int, headers: Any, state: State
+    ) -> list[tuple[str, bytes]]:
         """The engine for one customer: (topic, Avro value) of each action and journey event."""
-        _, customer, event = routed
         self.clock = max(self.clock, event_time(event))
         raw = state.get("s")
         customer_state = None if raw is None else decode(raw)
@@ -146,6 +157,10 @@ def _customer(item: Any) -> str:
     return str(cid)
 
 
+def _as_bytes(value: Any) -> bytes:
+    return value if isinstance(value, bytes) else pickle.dumps(value)
+
+
 def main() -> None:
     settings = Settings()
     engine = App(settings)
@@ -158,7 +173,7 @@ def main() -> None:
         commit_interval=1.0,  # the job checkpoints every second
         state_dir=os.environ.get("QUIX_STATE_DIR", "state"),
         # the engine's own encodings (bytes) and pickled SKU books as they are
-        rocksdb_options=RocksDBOptions(dumps=lambda v: v if isinstance(v, bytes) else pickle.dumps(v), loads=bytes),
+        rocksdb_options=RocksDBOptions(dumps=_as_bytes, loads=bytes),
         loglevel="WARNING",
     )
     inputs = [
@@ -169,16 +184,15 @@ def main() -> None:
     for other in inputs[1:]:
         sdf = sdf.concat(other)
     routed = sdf.apply(engine.route, expand=True, metadata=True)
-    by_sku = routed.filter(lambda r: r[0] == SKUS).group_by(
-        lambda r: r[1], name="sku", value_serializer=Wire(), value_deserializer=Wire()
-    )
-    notices = by_sku.apply(engine.skus, stateful=True, expand=True)
+    codec = {"value_serializer": WireOut(), "value_deserializer": WireIn()}
+    by_sku = routed.filter(lambda r: r[0] == SKUS).group_by(lambda r: r[1], name="sku", **codec)
+    notices = by_sku.apply(engine.skus, stateful=True, expand=True, metadata=True)
     by_customer = (
         routed.filter(lambda r: r[0] == CUSTOMERS)
         .concat(notices)
-        .group_by(lambda r: r[1], name="customer", value_serializer=Wire(), value_deserializer=Wire())
+        .group_by(lambda r: r[1], name="customer", **codec)
     )
-    out = by_customer.apply(engine.journeys, stateful=True, expand=True)
+    out = by_customer.apply(engine.journeys, stateful=True, expand=True, metadata=True)
     for name in [*settings.topics.actions.values(), settings.topics.journey_events]:
         topic = app.topic(name, value_serializer="bytes", key_serializer="bytes")
         out.filter(lambda o, n=name: o[0] == n).apply(lambda o: o[1]).to_topic(topic)
