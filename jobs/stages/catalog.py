@@ -84,10 +84,10 @@ def _sku_of(item: Any) -> str:
     """The SKU a record of the SKU stage is keyed by."""
     if type(item) is ev.ClickEvent:
         if item.facts:
-            return item.facts[0].sku  # type: ignore[no-any-return]
+            return item.facts[0].sku
         # routed through the one SKU it names (`route_click`): its product, or the only entry of
         # its product list (a checkout of one item)
-        return item.item.sku if item.item is not None else item.products[0].sku  # type: ignore[no-any-return]
+        return item.item.sku if item.item is not None else item.products[0].sku
     if type(item) is FactsRequest:
         return item.sku
     return item.row.sku  # type: ignore[no-any-return]
