@@ -11,7 +11,7 @@ STACK      := $(PYTHON_SYS) deploy/local/stack.py
 ALLOW_EMPTY = rc=$$?; if [ $$rc -eq 5 ]; then echo "(no tests collected)"; rc=0; fi; exit $$rc
 
 .PHONY: help setup stack-up stack-down stack-status cluster-up cluster-down cluster-submit demo test test-unit test-integration test-e2e test-faults \
-        schemas-check schemas-register lint format bench bench-job bench-job-quick clean
+        schemas-check schemas-register lint format bench bench-quick bench-micro bench-job bench-job-quick clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-17s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -82,7 +82,13 @@ format: setup ## Let ruff fix and format what it can
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-bench: setup ## Benchmarks that print figures (targets in docs/benchmarks.md)
+bench: stack-up ## The job beside JVM-only Flink SQL and one Python process on one shop: events/s, latency at 80 % of peak, memory, ratios (benchmarks/results/, docs/performance.md)
+	$(VENV)/bin/journeyctl bench compare
+
+bench-quick: stack-up ## The same on a small shop, to try it (~10 min; results as <date>-quick, docs untouched)
+	$(VENV)/bin/journeyctl bench compare --quick
+
+bench-micro: setup ## The codecs and the engine alone, no Kafka, no Flink (targets in docs/benchmarks.md)
 	$(VENV)/bin/journeyctl bench codecs; \
 	$(VENV)/bin/journeyctl bench engine --records 100000; \
 	echo "(targets missed are listed in docs/benchmarks.md)"

@@ -33,4 +33,7 @@ def run(args: argparse.Namespace) -> int:
         sizes |= QUICK
     shop = Shop(customers=int(sizes["customers"]), skus=int(sizes["skus"]), sessions=int(sizes["sessions"]))
     keys = args.contender or list(CONTENDERS)
-    return main(shop, keys, latency_s=float(sizes["latency_s"]), docs=not args.no_docs)
+    # a quick run's figures are for trying it: they never replace the table in the docs
+    docs = not (args.no_docs or args.quick)
+    name = "quick" if args.quick else ""
+    return main(shop, keys, latency_s=float(sizes["latency_s"]), docs=docs, name=name)

@@ -311,7 +311,8 @@ def _cluster_up(say: Callable[[str], None]) -> bool:
     return not running
 
 
-def main(shop: Shop, keys: list[str], latency_s: float = 20.0, docs: bool = True) -> int:
+def main(shop: Shop, keys: list[str], latency_s: float = 20.0, docs: bool = True, name: str = "") -> int:
+    """`name`: after the date in the results' file names (`--quick` runs are `<date>-quick`)."""
     def say(text: str) -> None:
         print(text, flush=True)
 
@@ -353,7 +354,7 @@ def main(shop: Shop, keys: list[str], latency_s: float = 20.0, docs: bool = True
     say(text)
     info = machine()
     RESULTS.mkdir(parents=True, exist_ok=True)
-    stem = RESULTS / when.strftime("%Y-%m-%d")
+    stem = RESULTS / (when.strftime("%Y-%m-%d") + (f"-{name}" if name else ""))
     json_path = stem.with_suffix(".json")
     json_path.write_text(
         json.dumps(
