@@ -313,6 +313,7 @@ def _cluster_up(say: Callable[[str], None]) -> bool:
 
 def main(shop: Shop, keys: list[str], latency_s: float = 20.0, docs: bool = True, name: str = "") -> int:
     """`name`: after the date in the results' file names (`--quick` runs are `<date>-quick`)."""
+
     def say(text: str) -> None:
         print(text, flush=True)
 
