@@ -11,7 +11,7 @@ STACK      := $(PYTHON_SYS) deploy/local/stack.py
 ALLOW_EMPTY = rc=$$?; if [ $$rc -eq 5 ]; then echo "(no tests collected)"; rc=0; fi; exit $$rc
 
 .PHONY: help setup stack-up stack-down stack-status cluster-up cluster-down cluster-submit demo test test-unit test-integration test-e2e test-faults \
-        schemas-check schemas-register lint format bench bench-quick bench-micro bench-job bench-job-quick clean
+        schemas-check schemas-register lint format peers bench bench-quick bench-micro bench-job bench-job-quick clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-17s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -82,10 +82,21 @@ format: setup ## Let ruff fix and format what it can
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-bench: stack-up ## The job beside JVM-only Flink SQL and one Python process on one shop: events/s, latency at 80 % of peak, memory, ratios (benchmarks/results/, docs/performance.md)
+# The benchmark's peers each in a venv of their own: Quix Streams pins a confluent-kafka older
+# than the project's, and neither belongs among the product's dependencies.
+PEERS := benchmarks/compare/peers
+.venv-%/.installed: $(PEERS)/%.lock
+	$(PYTHON_SYS) -m venv .venv-$*
+	.venv-$*/bin/python -m pip install -q --upgrade pip==25.3
+	.venv-$*/bin/python -m pip install -q -r $<
+	@touch $@
+
+peers: .venv-quix/.installed .venv-bytewax/.installed ## The venvs of the benchmark's peers (Quix Streams, Bytewax), from their lock files
+
+bench: stack-up peers ## The job beside JVM-only Flink SQL, one Python process, Quix Streams and Bytewax on one shop: events/s, latency at 80 % of peak, memory, ratios (benchmarks/results/, docs/performance.md)
 	$(VENV)/bin/journeyctl bench compare
 
-bench-quick: stack-up ## The same on a small shop, to try it (~10 min; results as <date>-quick, docs untouched)
+bench-quick: stack-up peers ## The same on a small shop, to try it (~10 min; results as <date>-quick, docs untouched)
 	$(VENV)/bin/journeyctl bench compare --quick
 
 bench-micro: setup ## The codecs and the engine alone, no Kafka, no Flink (targets in docs/benchmarks.md)

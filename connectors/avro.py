@@ -179,9 +179,9 @@ class RegistryClient:
         return hit
 
     def _patiently(self, call: Callable[[], _T]) -> _T:
-        # the registry client's own HTTP library (httpx or its fork, whichever it found)
-        from confluent_kafka.schema_registry.common._httpx_compat import httpx
         from confluent_kafka.schema_registry.error import SchemaRegistryError
+
+        httpx = _registry_http()
 
         deadline = time.monotonic() + self._wait_s
         pause = 0.5
@@ -284,3 +284,15 @@ class Encoder:
         buf.write(self._header)
         fastavro.schemaless_writer(buf, self._parsed, record)
         return buf.getvalue()
+
+
+def _registry_http() -> Any:
+    """The registry client's own HTTP library: httpx or its fork, whichever confluent-kafka found
+    (2.13 and later); plain httpx before that (the benchmark's Quix Streams venv pins 2.12)."""
+    try:
+        from confluent_kafka.schema_registry.common import _httpx_compat
+    except ImportError:
+        import httpx
+
+        return httpx
+    return _httpx_compat.httpx

@@ -58,18 +58,33 @@ class Contender:
     timers: bool = False
 
 
-def process(cmd: list[str], settings: Settings, log: Path, python_path: str | None = None) -> Running:
+def process(
+    cmd: list[str], settings: Settings, log: Path, extra_env: dict[str, str] | None = None
+) -> Running:
     """`cmd` in a process group of its own, its settings in the environment, its output in `log`."""
-    env = {**os.environ, **settings.environment()}
-    if python_path is not None:
-        env["PYTHONPATH"] = python_path
+    return processes([cmd], settings, log, [extra_env or {}])
+
+
+def processes(
+    cmds: list[list[str]], settings: Settings, log: Path, extra_env: list[dict[str, str]] | None = None
+) -> Running:
+    """Each of `cmds` in a process group of its own (a contender of several processes)."""
     out = log.open("ab")
-    p = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=REPO)
+    started = []
+    for cmd, extra in zip(cmds, extra_env or [{}] * len(cmds), strict=True):
+        env = {**os.environ, **settings.environment(), **extra}
+        started.append(
+            subprocess.Popen(
+                cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=REPO
+            )
+        )
 
     def stop() -> None:
-        if p.poll() is None:
-            with _quietly():
-                os.killpg(p.pid, signal.SIGTERM)
+        for p in started:
+            if p.poll() is None:
+                with _quietly():
+                    os.killpg(p.pid, signal.SIGTERM)
+        for p in started:
             try:
                 p.wait(20)
             except subprocess.TimeoutExpired:
@@ -78,7 +93,7 @@ def process(cmd: list[str], settings: Settings, log: Path, python_path: str | No
                 p.wait(10)
         out.close()
 
-    return Running(lambda: [p.pid], lambda: p.poll() is None, stop)
+    return Running(lambda: [p.pid for p in started], lambda: all(p.poll() is None for p in started), stop)
 
 
 class _quietly:
@@ -177,8 +192,63 @@ def _baseline(s: Settings, folder: Path) -> Running:
     return process([sys.executable, "-m", "benchmarks.baseline"], s, folder / f"{s.consumer_group}.log")
 
 
-JOB_CAVEATS = ""
 ALO, EO = DeliveryMode.AT_LEAST_ONCE, DeliveryMode.EXACTLY_ONCE
+#: the peers run two processes each, as the job runs at parallelism 2
+PEER_PROCESSES = 2
+
+
+def peer_python(name: str) -> str:
+    """The interpreter of a peer's own venv (`make bench` makes it from benchmarks/compare/peers/)."""
+    python = REPO / f".venv-{name}" / "bin" / "python"
+    if not python.exists():
+        raise RuntimeError(f"{python} is missing: `make bench` makes it (target .venv-{name}/.installed)")
+    return str(python)
+
+
+def _quix(s: Settings, folder: Path) -> Running:
+    cmd = [peer_python("quix"), "-m", "benchmarks.compare.peers.quix_app"]
+    state = folder / f"{s.consumer_group}-quix-state"
+    return processes(
+        [cmd] * PEER_PROCESSES,
+        s,
+        folder / f"{s.consumer_group}.log",
+        [{"PYTHONPATH": str(REPO), "QUIX_STATE_DIR": str(state / str(i))} for i in range(PEER_PROCESSES)],
+    )
+
+
+def _bytewax(s: Settings, folder: Path) -> Running:
+    python = peer_python("bytewax")
+    recovery = folder / f"{s.consumer_group}-bytewax-recovery"
+    recovery.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    # one recovery partition per process; snapshots every second, as the job checkpoints
+    subprocess.run(
+        [python, "-m", "bytewax.recovery", str(recovery), str(PEER_PROCESSES)], check=True, env=env
+    )
+    addresses = ";".join(f"127.0.0.1:{2101 + i}" for i in range(PEER_PROCESSES))
+    flow = "benchmarks.compare.peers.bytewax_flow:flow"
+    cmds = [
+        [
+            python,
+            "-m",
+            "bytewax.run",
+            flow,
+            "-i",
+            str(i),
+            "-a",
+            addresses,
+            "-r",
+            str(recovery),
+            "-s",
+            "1",
+            "-b",
+            "0",
+        ]
+        for i in range(PEER_PROCESSES)
+    ]
+    return processes(
+        cmds, s, folder / f"{s.consumer_group}.log", [{"PYTHONPATH": str(REPO)}] * PEER_PROCESSES
+    )
 
 
 def _job(where: str, mode: DeliveryMode) -> Contender:
@@ -217,6 +287,27 @@ CONTENDERS: dict[str, Contender] = {
             caveats="no durability (state in memory, lost with the process), no event-time order "
             "across partitions, one core",
             timers=False,
+        ),
+        Contender(
+            key="quix",
+            label="Quix Streams 3, exactly-once, RocksDB state (2 processes)",
+            interval_s=1.0,
+            start=_quix,
+            outputs=_actions_and_events,
+            trigger=_action_trigger,
+            caveats="cart and delivery journeys only; no per-key timers (a wait falls due at the "
+            "customer's next event); the stock join through two repartition topics; stores read once",
+        ),
+        Contender(
+            key="bytewax",
+            label="Bytewax 0.21, recovery every second (2 processes)",
+            interval_s=1.0,
+            start=_bytewax,
+            outputs=_actions_and_events,
+            trigger=_action_trigger,
+            caveats="cart and delivery journeys only; at-least-once sink; timers on the clock, not "
+            "journey time; stores read once",
+            timers=True,
         ),
         _job("minicluster", ALO),
         _job("minicluster", EO),
