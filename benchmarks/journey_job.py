@@ -449,9 +449,12 @@ def timers(
     spread_s: int = 60,
     wait_s: int | None = None,
     customers: int | None = None,
+    runner: Callable[[Settings], Any] | None = None,
     **journeys: Any,
 ) -> tuple[float, float, float, float]:
-    """(p50, p99, max lateness in ms, highest firing rate over 10 s)."""
+    """(p50, p99, max lateness in ms, highest firing rate over 10 s). `runner` makes a context
+    in which something other than the job does the work (`make bench`'s peers); by default the
+    job runs `where`."""
     # every entry must be in state before the first wait is due: writing and reading them all
     # takes a while (allow 2,000/s), on top of the spread the entries are stamped over
     wait_s = wait_s or spread_s + 120 + waits // 2_000
@@ -478,7 +481,7 @@ def timers(
         f"  {waits:,} waits entering; due from {(due_from - time.time() * 1000) / 1000:.0f} s on, "
         f"over {spread_s} s"
     )
-    with _job(s, where):
+    with _job(s, where) if runner is None else runner(s):
         watcher = _Watcher(s, keep=True)
         _wait_read(s, w.n, timeout_s=wait_s + 600, say=say)
         pending_before_due = time.time() * 1000 < due_from

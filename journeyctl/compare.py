@@ -21,11 +21,12 @@ def add_arguments(b: argparse.ArgumentParser) -> None:
     b.add_argument(
         "--no-docs", action="store_true", help="compare: do not write the table into docs/performance.md"
     )
+    b.add_argument("--no-timers", action="store_true", help="compare: skip the timer lateness (job, Bytewax)")
 
 
 def run(args: argparse.Namespace) -> int:
     from benchmarks.compare.contenders import CONTENDERS
-    from benchmarks.compare.run import main
+    from benchmarks.compare.run import TimerRun, main
     from benchmarks.compare.workload import Shop
 
     sizes = dict(customers=args.customers, skus=args.skus, sessions=args.sessions, latency_s=args.latency_s)
@@ -36,4 +37,6 @@ def run(args: argparse.Namespace) -> int:
     # a quick run's figures are for trying it: they never replace the table in the docs
     docs = not (args.no_docs or args.quick)
     name = "quick" if args.quick else ""
-    return main(shop, keys, latency_s=float(sizes["latency_s"]), docs=docs, name=name)
+    waits, spread = (100_000, 60) if args.quick else (args.waits, args.spread_s)
+    timer_run = None if args.no_timers else TimerRun(waits, spread)
+    return main(shop, keys, latency_s=float(sizes["latency_s"]), docs=docs, name=name, timer_run=timer_run)

@@ -28,7 +28,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -64,6 +64,12 @@ class Figures:
     probes: int = 0
     probes_acted_on: int = 0
     peak_mb: float = math.nan
+    #: pending waits due evenly over a spread: lateness from the due moment to the action seen
+    timer_p50_ms: float = math.nan
+    timer_p99_ms: float = math.nan
+    timer_max_ms: float = math.nan
+    #: the highest firing rate over 10 s
+    firings_per_s: float = math.nan
     caveats: str = ""
     error: str | None = None
 
@@ -219,6 +225,50 @@ def measure(
     return f
 
 
+#: the contenders whose timers are measured: the job as the latency target runs it, and the peer
+#: with per-key timers (Quix Streams has none)
+TIMER_CONTENDERS = ("job-minicluster-alo", "bytewax")
+
+
+@dataclasses.dataclass(frozen=True)
+class TimerRun:
+    waits: int = 1_000_000
+    spread_s: int = 1_800
+
+
+def measure_timers(
+    contender: Contender, f: Figures, base: Settings, folder: Path, run: TimerRun, say: Callable[[str], None]
+) -> None:
+    """`run.waits` carts wait a fixed time, due evenly over `run.spread_s` (`journey_job.timers`);
+    at-least-once and 100 ms of out-of-orderness for the job, as its latency target."""
+    from benchmarks.journey_job import timers
+
+    @contextlib.contextmanager
+    def running(s: Settings) -> Iterator[None]:
+        started = contender.start(contender.adapt(s), LOGS)
+        try:
+            yield
+        finally:
+            started.stop()
+
+    say(f"  {contender.label}: {run.waits:,} waits due over {run.spread_s} s")
+    try:
+        p50, p99, top, rate = timers(
+            base,
+            folder,
+            run.waits,
+            "minicluster",
+            say,
+            spread_s=run.spread_s,
+            runner=running,
+            out_of_orderness_ms=100,
+        )
+        f.timer_p50_ms, f.timer_p99_ms, f.timer_max_ms, f.firings_per_s = p50, p99, top, rate
+    except Exception as e:  # reported beside its other figures; the run goes on
+        f.error = f"timers: {e}"
+        say(f"    timers failed: {e}")
+
+
 def drop_topics(s: Settings, topics: list[str]) -> None:
     """A contender's topics once its figures are taken: the whole run's would fill the disk."""
     from confluent_kafka.admin import AdminClient
@@ -265,14 +315,20 @@ def _n(v: float, fmt: str = ",.0f") -> str:
 
 def table(figures: list[Figures], rows: list[dict[str, Any]]) -> str:
     lines = [
-        "| contender | events/s | latency p50 / p95 / p99 ms (offered /s) | peak MB |",
-        "|---|---:|---|---:|",
+        "| contender | events/s | latency p50 / p95 / p99 ms (offered /s) | peak MB "
+        "| timers p50 / p99 ms (firings/s) |",
+        "|---|---:|---|---:|---|",
     ]
     for f in figures:
         lat = f"{_n(f.p50_ms)} / {_n(f.p95_ms)} / {_n(f.p99_ms)} ({_n(f.offered_per_s)})"
         if f.error:
             lat = f"failed: {f.error[:80]}"
-        lines.append(f"| {f.label} | {_n(f.events_per_s)} | {lat} | {_n(f.peak_mb)} |")
+        timer = (
+            "-"
+            if math.isnan(f.timer_p99_ms)
+            else f"{_n(f.timer_p50_ms)} / {_n(f.timer_p99_ms)} ({_n(f.firings_per_s)})"
+        )
+        lines.append(f"| {f.label} | {_n(f.events_per_s)} | {lat} | {_n(f.peak_mb)} | {timer} |")
     lines += ["", "| ratio | throughput | p99 | memory |", "|---|---:|---:|---:|"]
     for r in rows:
         lines.append(
@@ -358,7 +414,14 @@ def _cluster_up(say: Callable[[str], None]) -> bool:
     return not running
 
 
-def main(shop: Shop, keys: list[str], latency_s: float = 20.0, docs: bool = True, name: str = "") -> int:
+def main(
+    shop: Shop,
+    keys: list[str],
+    latency_s: float = 20.0,
+    docs: bool = True,
+    name: str = "",
+    timer_run: TimerRun | None = TimerRun(),
+) -> int:
     """`name`: after the date in the results' file names (`--quick` runs are `<date>-quick`)."""
 
     def say(text: str) -> None:
@@ -393,6 +456,10 @@ def main(shop: Shop, keys: list[str], latency_s: float = 20.0, docs: bool = True
     try:
         for key in keys:
             figures.append(measure(CONTENDERS[key], base, folder, shop, latency_s, say))
+        if timer_run is not None:
+            for f in figures:
+                if f.key in TIMER_CONTENDERS:
+                    measure_timers(CONTENDERS[f.key], f, base, folder, timer_run, say)
     finally:
         if started_cluster:
             subprocess.run([sys.executable, str(CLUSTER_SCRIPT), "down"], capture_output=True)

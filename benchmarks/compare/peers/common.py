@@ -4,6 +4,7 @@ books and engine, as the journey job uses them, and the outputs encoded as the j
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
@@ -21,6 +22,8 @@ from journeys.routing import CUSTOMERS, STORES, route_event
 
 #: the journeys the peers run (the issue's choice: a wait on activity, a wait on a date)
 JOURNEYS = ("cart_abandonment", "delivery_followup")
+#: the journey of the timer benchmark (`benchmarks.journey_job.BENCH_WAIT`)
+TIMER_JOURNEY = "bench_timer"
 #: a routed record: (destination, key, item)
 Routed = tuple[int, str, Any]
 
@@ -31,7 +34,9 @@ class Peer:
         registry = RegistryClient(settings.registry.client_config())
         self.decoder = Decoder(settings, registry)
         self.reference = Reference()
-        chosen = [j for j in load_dir(DEFINITIONS) if j.id in journeys]
+        folder = Path(settings.journeys.definitions) if settings.journeys.definitions else DEFINITIONS
+        # the timer benchmark's own journey too, when its definitions are the ones given
+        chosen = [j for j in load_dir(folder) if j.id in journeys or j.id == TIMER_JOURNEY]
         self.engine = Engine(chosen, EngineConfig.from_settings(settings.journeys), self.reference)
         self.low = settings.journeys.low_stock_threshold
         t = settings.topics
