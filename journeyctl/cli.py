@@ -460,7 +460,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     b.add_argument("--customers", type=int, default=100_000, help="job: customers in the CRM snapshot")
     b.add_argument("--skus", type=int, default=10_000, help="job: SKUs in the catalogue")
-    b.add_argument("--waits", type=int, default=1_000_000, help="job, compare: pending waits for timer lateness")
+    b.add_argument(
+        "--waits", type=int, default=1_000_000, help="job, compare: pending waits for timer lateness"
+    )
     b.add_argument(
         "--wait-s",
         type=int,
