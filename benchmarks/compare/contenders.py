@@ -56,6 +56,8 @@ class Contender:
     caveats: str = ""
     #: it has per-key timers: the timer lateness is measured
     timers: bool = False
+    #: it writes one record per input: its progress is counted from its outputs
+    counted: bool = False
 
 
 def process(
@@ -276,6 +278,7 @@ CONTENDERS: dict[str, Contender] = {
             outputs=lambda s: [jvm_sql.output_topic(s)],
             trigger=_json_trigger,
             caveats="no journey logic: the cost of Flink itself; at-least-once; JSON out",
+            counted=True,
         ),
         Contender(
             key="python",

@@ -89,6 +89,8 @@ class Outputs:
     def __init__(self, settings: Settings, topics: list[str]) -> None:
         self.count = 0
         self.first = self.last = 0.0
+        #: the same moments by the wall clock, in ms
+        self.first_ms = self.last_ms = 0.0
         self.trigger: Trigger | None = None
         self.caused: dict[str, float] = {}
         self._stop = threading.Event()
@@ -114,10 +116,12 @@ class Outputs:
             now = time.monotonic()
             self.first = self.first or now
             self.last = now
+            wall = time.time() * 1000
+            self.first_ms = self.first_ms or wall
+            self.last_ms = wall
             self.count += len(batch)
             trigger = self.trigger
             if trigger is not None:
-                wall = time.time() * 1000
                 for m in batch:
                     if m.error() is None and (cause := trigger(str(m.topic()), m.value() or b"")):
                         self.caused.setdefault(cause, wall)
@@ -144,13 +148,19 @@ def throughput(
     say: Callable[[str], None],
     alive: Callable[[], bool],
     timeout_s: float = 3_600,
+    counted: bool = False,
 ) -> Throughput:
     """Input records per second over a backlog of `total` records: from the contender's first
     committed progress to the later of its last commit and the output caused by the backlog's
     last record, `sentinel` (`outputs.trigger` must be set). A contender that orders by event
     time acts on the sentinel only after everything before it; one that does not has read
     everything once its commits are through. It commits every `interval_s` (a checkpoint, a
-    commit interval): its first commit already holds about that much work, added to the time."""
+    commit interval): its first commit already holds about that much work, added to the time.
+
+    `counted`: the contender writes one record per input; its progress is its outputs, from the
+    first to the `total`-th, which says more than commits a checkpoint apart."""
+    if counted:
+        return _counted(outputs, total, alive, timeout_s, say)
     topics = settings.topics.inputs()
     first = done_at = 0.0
     deadline = time.monotonic() + timeout_s
@@ -171,6 +181,26 @@ def throughput(
             next_say = time.monotonic() + 10
         time.sleep(0.25)
     took = max(done_at, outputs.caused[sentinel] / 1000) - first + interval_s
+    return Throughput(total / took, total, took)
+
+
+def _counted(
+    outputs: Outputs, total: int, alive: Callable[[], bool], timeout_s: float, say: Callable[[str], None]
+) -> Throughput:
+    deadline = time.monotonic() + timeout_s
+    next_say = time.monotonic() + 10
+    while outputs.count < total:
+        if time.monotonic() > deadline:
+            raise RuntimeError(
+                f"the contender wrote {outputs.count:,} of {total:,} records in {timeout_s:.0f} s"
+            )
+        if not alive():
+            raise RuntimeError("the contender stopped before it read the backlog (see its log)")
+        if time.monotonic() >= next_say:
+            say(f"    wrote {outputs.count:,} of {total:,}")
+            next_say = time.monotonic() + 10
+        time.sleep(0.1)
+    took = (outputs.last_ms - outputs.first_ms) / 1000
     return Throughput(total / took, total, took)
 
 

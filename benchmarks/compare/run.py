@@ -203,7 +203,16 @@ def measure(
     outputs.trigger = contender.trigger(r)
     total, backlog_ = written
     try:
-        t = throughput(r, outputs, total, backlog_.sentinel, contender.interval_s, say, run.alive)
+        t = throughput(
+            r,
+            outputs,
+            total,
+            backlog_.sentinel,
+            contender.interval_s,
+            say,
+            run.alive,
+            counted=contender.counted,
+        )
         f.events_per_s = t.events_per_s
         say(f"    {t.events_per_s:,.0f} events/s ({t.records:,} records in {t.seconds:.1f} s)")
         offered, lat, probes = latency(r, outputs, shop, LOAD * t.events_per_s, latency_s, 3.0)
