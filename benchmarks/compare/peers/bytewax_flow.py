@@ -99,7 +99,6 @@ source = KafkaSource(
         "enable.auto.commit": "true",
         "auto.commit.interval.ms": "1000",
     },
-    raise_on_errors=False,
 )
 routed = op.flat_map("decode and route", op.input("inputs", flow, source), _route)
 to_skus = op.key_on("key on SKU", op.filter("to SKUs", routed, lambda r: r[0] == SKUS), lambda r: r[1])

@@ -121,7 +121,7 @@ def main() -> None:
     by_customer = direct.concat(notices).group_by(lambda r: r[1], name="customer", **codec)
     out = by_customer.apply(stages.journeys, stateful=True, expand=True, metadata=True)
     for name in [*settings.topics.actions.values(), settings.topics.journey_events]:
-        topic = app.topic(name, value_serializer="bytes", key_serializer="bytes")
+        topic = app.topic(name, value_serializer="bytes", key_serializer="str")
         out.filter(lambda o, n=name: o[0] == n).apply(lambda o: o[1]).to_topic(topic)
     app.run()
 
