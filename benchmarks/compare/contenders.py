@@ -58,6 +58,9 @@ class Contender:
     timers: bool = False
     #: it writes one record per input: its progress is counted from its outputs
     counted: bool = False
+    #: its topics get short names (Quix Streams names its internal topics after all its inputs',
+    #: which must stay under Kafka's 249 characters)
+    short_topics: bool = False
 
 
 def process(
@@ -300,6 +303,7 @@ CONTENDERS: dict[str, Contender] = {
             trigger=_action_trigger,
             caveats="cart and delivery journeys only; no per-key timers (a wait falls due at the "
             "customer's next event); the stock join through two repartition topics; stores read once",
+            short_topics=True,
         ),
         Contender(
             key="bytewax",

@@ -191,7 +191,7 @@ def measure(
     before it starts (the same records for every contender, from the same seed), so that the
     live load of one contender's latency run is never in another's backlog."""
     f = Figures(contender.key, contender.label, caveats=contender.caveats)
-    s = _settings(base, folder)
+    s = _short_names(base, folder) if contender.short_topics else _settings(base, folder)
     written = write_backlog(s, shop, say, quiet=True)
     r = contender.adapt(s)
     ensure_topics(r, contender.outputs(r))
@@ -276,6 +276,20 @@ def measure_timers(
     except Exception as e:  # reported beside its other figures; the run goes on
         f.error = f"timers: {e}"
         say(f"    timers failed: {e}")
+
+
+def _short_names(base: Settings, folder: Path) -> Settings:
+    """A run's settings with topics named `<run><n>`: the same topics, shorter names."""
+    s = _settings(base, folder)
+    long = [*s.topics.inputs(), *s.topics.outputs()]
+    run = uuid.uuid4().hex[:6]
+    names: dict[str, str] = {}
+    short = s.model_copy(
+        update={"topics": s.topics.renamed(lambda t: names.setdefault(t, f"{run}{len(names)}"))}
+    )
+    drop_topics(s, long)
+    ensure_topics(short, [*short.topics.inputs(), *short.topics.outputs()])
+    return short
 
 
 def drop_topics(s: Settings, topics: list[str]) -> None:
