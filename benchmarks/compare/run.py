@@ -230,7 +230,7 @@ def measure(
         outputs.close()
         f.peak_mb = memory.close()
         say(f"    peak memory {f.peak_mb:,.0f} MB")
-        drop_topics(r, [*r.topics.inputs(), *contender.outputs(r), r.topics.dead_letter])
+        drop_topics(r, [*r.topics.inputs(), *contender.outputs(r), r.topics.dead_letter, *internal_topics(r)])
     return f
 
 
@@ -279,17 +279,30 @@ def measure_timers(
 
 
 def _short_names(base: Settings, folder: Path) -> Settings:
-    """A run's settings with topics named `<run><n>`: the same topics, shorter names."""
+    """A run's settings with topics named `<run><letter>` (five characters): the same topics,
+    shorter names. Quix Streams names the changelog of a stage after a repartition topic after
+    every topic upstream of it, twice over here: 11 names of 30 characters do not fit."""
     s = _settings(base, folder)
     long = [*s.topics.inputs(), *s.topics.outputs()]
-    run = uuid.uuid4().hex[:6]
+    run = uuid.uuid4().hex[:4]
     names: dict[str, str] = {}
+    letters = "abcdefghijklmnopqrstuvwxyz"
     short = s.model_copy(
-        update={"topics": s.topics.renamed(lambda t: names.setdefault(t, f"{run}{len(names)}"))}
+        update={"topics": s.topics.renamed(lambda t: names.setdefault(t, f"{run}{letters[len(names)]}"))}
     )
     drop_topics(s, long)
     ensure_topics(short, [*short.topics.inputs(), *short.topics.outputs()])
     return short
+
+
+def internal_topics(s: Settings) -> list[str]:
+    """Topics a contender made for itself (Quix Streams' repartition and changelog topics): named
+    after its consumer group or its inputs."""
+    from confluent_kafka.admin import AdminClient
+
+    marks = [s.consumer_group, *s.topics.inputs()]
+    found = AdminClient(s.kafka.librdkafka_properties()).list_topics(timeout=10).topics
+    return [t for t in found if any(m in t for m in marks) and t not in s.topics.inputs()]
 
 
 def drop_topics(s: Settings, topics: list[str]) -> None:
