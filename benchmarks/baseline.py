@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 from confluent_kafka import Consumer, Producer
 
@@ -65,6 +66,19 @@ class Baseline:
         self._producer.poll(0)
         return customers
 
+    def _apply(self, batch: list[Any]) -> None:
+        """Decode and feed a batch of consumed messages; bad records are dropped."""
+        feed, decode = self.sim.feed, self.sim.decoder.decode
+        for m in batch:
+            if m.error() is not None:
+                continue
+            _, ts = m.timestamp()
+            out = decode(
+                KafkaRecord(m.topic() or "", m.partition() or 0, m.offset() or 0, ts, m.key(), m.value())
+            )
+            if type(out) is not DeadLetter and type(out) is not Skipped:
+                feed(out)  # type: ignore[arg-type]
+
     def run_until(
         self, customer: str, total: int, timeout_s: float, say: Callable[[str], None]
     ) -> tuple[float, float]:
@@ -74,21 +88,11 @@ class Baseline:
         sentinel = False
         deadline = time.monotonic() + timeout_s
         next_say = time.monotonic() + 10
-        feed, decode = self.sim.feed, self.sim.decoder.decode
         while time.monotonic() < deadline:
             batch = self._consumer.consume(1000, 0.5)
             if batch and not first:
                 first = time.monotonic()
-            for m in batch:
-                if m.error() is not None:
-                    continue
-                _, ts = m.timestamp()
-                record = KafkaRecord(
-                    m.topic() or "", m.partition() or 0, m.offset() or 0, ts, m.key(), m.value()
-                )
-                out = decode(record)
-                if type(out) is not DeadLetter and type(out) is not Skipped:
-                    feed(out)  # type: ignore[arg-type]
+            self._apply(batch)
             self.records += len(batch)
             sentinel = customer in self._flush_outputs() or sentinel
             if sentinel and self.records >= total:
@@ -105,22 +109,12 @@ class Baseline:
         """Consume and apply until the process is stopped, committing the group's offsets about
         every `commit_every_s` (after the batch's outputs are handed to the producer), so that
         its progress shows as the Flink jobs' does (`make bench`)."""
-        feed, decode = self.sim.feed, self.sim.decoder.decode
         next_commit = time.monotonic() + commit_every_s
         uncommitted = False
         while True:
             batch = self._consumer.consume(1000, 0.1)
             uncommitted = uncommitted or bool(batch)
-            for m in batch:
-                if m.error() is not None:
-                    continue
-                _, ts = m.timestamp()
-                record = KafkaRecord(
-                    m.topic() or "", m.partition() or 0, m.offset() or 0, ts, m.key(), m.value()
-                )
-                out = decode(record)
-                if type(out) is not DeadLetter and type(out) is not Skipped:
-                    feed(out)  # type: ignore[arg-type]
+            self._apply(batch)
             self._flush_outputs()
             # journey time follows the records: with none coming, waits fall due by the clock
             if not batch:

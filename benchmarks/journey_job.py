@@ -116,6 +116,37 @@ def _cluster(path: str, method: str = "GET") -> Any:
         return json.loads(body) if body else None
 
 
+def submit_to_cluster(settings: Settings) -> str:
+    """The journey job submitted to the standalone cluster with these settings; its job id."""
+    done = subprocess.run(
+        [sys.executable, str(CLUSTER_SCRIPT), "submit", "journey"],
+        env={**os.environ, **settings.environment()},
+        capture_output=True,
+        text=True,
+    )
+    found = re.search(r"job ([0-9a-f]{32})", done.stdout)
+    if not found:
+        raise RuntimeError(
+            f"submission to the standalone cluster failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}"
+        )
+    return found.group(1)
+
+
+def read_committed(settings: Settings, topics: list[str]) -> Consumer:
+    """A consumer of `topics` from their start in a group of its own, as a channel service reads."""
+    consumer = Consumer(
+        {
+            **settings.kafka.librdkafka_properties(),
+            "group.id": f"bench-watch-{uuid.uuid4().hex[:8]}",
+            "auto.offset.reset": "earliest",
+            "isolation.level": "read_committed",
+            "enable.auto.commit": False,
+        }
+    )
+    consumer.subscribe(topics)
+    return consumer
+
+
 @contextmanager
 def _job(settings: Settings, where: str = MINICLUSTER) -> Iterator[_Run]:
     """The journey job, unbounded, on a MiniCluster in this process or submitted to the
@@ -131,18 +162,7 @@ def _job(settings: Settings, where: str = MINICLUSTER) -> Iterator[_Run]:
         client = env.execute_async("journey-bench")
         run = _Run(settings, lambda: client.cancel().result(), started)
     else:
-        done = subprocess.run(
-            [sys.executable, str(CLUSTER_SCRIPT), "submit", "journey"],
-            env={**os.environ, **settings.environment()},
-            capture_output=True,
-            text=True,
-        )
-        found = re.search(r"job ([0-9a-f]{32})", done.stdout)
-        if not found:
-            raise RuntimeError(
-                f"submission to the standalone cluster failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}"
-            )
-        job_id = found.group(1)
+        job_id = submit_to_cluster(settings)
         run = _Run(settings, lambda: _cluster(f"/jobs/{job_id}?mode=cancel", "PATCH"), started, job_id)
     try:
         yield run
@@ -228,16 +248,7 @@ class _Watcher:
         #: with `keep`: (topic, value) of each record in `seen`, to decode once the run is over
         self.values: list[tuple[str, bytes]] | None = [] if keep else None
         self._stop = threading.Event()
-        self._consumer = Consumer(
-            {
-                **settings.kafka.librdkafka_properties(),
-                "group.id": f"bench-watch-{uuid.uuid4().hex[:8]}",
-                "auto.offset.reset": "earliest",
-                "isolation.level": "read_committed",
-                "enable.auto.commit": False,
-            }
-        )
-        self._consumer.subscribe(list(settings.topics.actions.values()))
+        self._consumer = read_committed(settings, list(settings.topics.actions.values()))
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._thread.start()
 

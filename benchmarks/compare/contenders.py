@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -23,10 +22,10 @@ from typing import Any
 
 from benchmarks.compare import jvm_sql
 from benchmarks.compare.measure import Trigger
+from benchmarks.journey_job import submit_to_cluster
 from common.settings import REPO, DeliveryMode, Settings
 from connectors.readback import output_decoder
 
-CLUSTER_SCRIPT = REPO / "deploy" / "local" / "cluster.py"
 #: the classes of a standalone cluster's JVMs: its memory is theirs
 CLUSTER_MAINS = (
     "org.apache.flink.runtime.entrypoint.StandaloneSessionClusterEntrypoint",
@@ -161,18 +160,7 @@ def cluster_pids() -> list[int]:
 
 
 def _cluster(s: Settings, folder: Path) -> Running:
-    done = subprocess.run(
-        [sys.executable, str(CLUSTER_SCRIPT), "submit", "journey"],
-        env={**os.environ, **s.environment()},
-        capture_output=True,
-        text=True,
-    )
-    found = re.search(r"job ([0-9a-f]{32})", done.stdout)
-    if not found:
-        raise RuntimeError(
-            f"submission to the standalone cluster failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}"
-        )
-    job = found.group(1)
+    job = submit_to_cluster(s)
 
     def alive() -> bool:
         return bool(_rest(f"/jobs/{job}").get("state") in ("RUNNING", "CREATED", "INITIALIZING"))

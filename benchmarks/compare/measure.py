@@ -9,13 +9,11 @@ import os
 import statistics
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from confluent_kafka import Consumer
-
+from benchmarks.journey_job import read_committed
 from common.settings import Settings
 from connectors.admin import lag
 
@@ -94,16 +92,7 @@ class Outputs:
         self.trigger: Trigger | None = None
         self.caused: dict[str, float] = {}
         self._stop = threading.Event()
-        self._consumer = Consumer(
-            {
-                **settings.kafka.librdkafka_properties(),
-                "group.id": f"bench-watch-{uuid.uuid4().hex[:8]}",
-                "auto.offset.reset": "earliest",
-                "isolation.level": "read_committed",
-                "enable.auto.commit": False,
-            }
-        )
-        self._consumer.subscribe(topics)
+        self._consumer = read_committed(settings, topics)
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._thread.start()
 

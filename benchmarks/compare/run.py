@@ -35,10 +35,10 @@ from typing import Any
 
 from confluent_kafka import Producer
 
-from benchmarks.compare.contenders import CLUSTER_SCRIPT, CONTENDERS, Contender
+from benchmarks.compare.contenders import CONTENDERS, Contender
 from benchmarks.compare.measure import Outputs, PeakMemory, paced, percentiles, throughput
 from benchmarks.compare.workload import PROBE, Backlog, Shop, Stream, backlog
-from benchmarks.journey_job import _settings
+from benchmarks.journey_job import CLUSTER_SCRIPT, _cluster_up, _settings
 from benchmarks.workload import _Records, _Writer
 from common.clock import iso_ms
 from common.settings import REPO, Settings
@@ -438,16 +438,6 @@ def write_docs(text: str, when: str, info: dict[str, Any], json_path: Path, doc:
     else:
         new = old.rstrip() + "\n\n## Side by side: `make bench`\n\n" + body + "\n"
     doc.write_text(new)
-
-
-def _cluster_up(say: Callable[[str], None]) -> bool:
-    running = (
-        subprocess.run([sys.executable, str(CLUSTER_SCRIPT), "status"], capture_output=True).returncode == 0
-    )
-    if not running:
-        say("  starting the standalone cluster (deploy/local/cluster.py up)")
-        subprocess.run([sys.executable, str(CLUSTER_SCRIPT), "up"], check=True, capture_output=True)
-    return not running
 
 
 def main(
