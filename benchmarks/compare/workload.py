@@ -253,8 +253,9 @@ def backlog(w: _Records, shop: Shop, t0: int, progress: Callable[[int], None] | 
         if progress is not None and w.n % 10_000 == 0:
             progress(w.n)
     _change("crm.customers", "r", _customer(SENTINEL, ZONE))(w, t0)
-    # ~9 records a session; an hour of them, a millisecond apart at the least
-    step = max(1, 3_600_000 // max(1, shop.sessions * 9))
+    # about 6 records a session (6.5 keeps the last of them in the past): an hour of them, ending
+    # minutes before now, so that journey time runs on into a live load without a jump
+    step = max(1, 3_600_000 // max(1, int(shop.sessions * 6.5)))
     ts = t0
     for kind, emit in s.sessions():
         ts += step
