@@ -97,6 +97,15 @@ def test_a_task_manager_lost_for_good_the_job_waits_then_resumes_where_it_fits(
     rest(f"{cluster}/jobs/{job_id}?mode=cancel", method="PATCH")
     wait_for("the job cancelled", lambda: job(cluster, job_id)["state"] == "CANCELED", 60)
     assert latest_checkpoint(folder) is not None, "the checkpoints outlive the cancelled job"
+    if not task_manager_pids():
+        # Flink's own fatal-error handler can take the surviving TaskManager down too when its peer
+        # vanishes mid-shuffle ("exception in exception handler": the lost connection rethrown
+        # while the task's inputs are released; seen once in four whole runs). Then nothing is
+        # left to resubmit to: the operator starts TaskManagers again first, and the report says so.
+        start_missing_task_managers()
+        outcome.notes.append(
+            "the surviving TaskManager went down too (Flink's fatal-error handler): started again"
+        )
     resubmitted = time.monotonic()
     # Unbounded, as the live job runs: a bounded Kafka source restored from a checkpoint reads
     # to its end and then never finishes (FLINK-31006: its enumerator, recreated from state,
