@@ -181,7 +181,8 @@ def _maven(args: list[str]) -> bool:
     if subprocess.run(["mvn", "-B", "-q", "--strict-checksums", *args]).returncode == 0:
         return True
     say(
-        "Maven refused with strict checksums; trying once more with lax ones (the jars are then checked against artifacts.sha256)"
+        "Maven refused with strict checksums; trying once more with lax ones"
+        " (the jars are then checked against artifacts.sha256)"
     )
     return subprocess.run(["mvn", "-B", "-q", "--lax-checksums", *args]).returncode == 0
 
