@@ -109,7 +109,8 @@ class _Run:
     job_id: str | None = None
 
 
-def _cluster(path: str, method: str = "GET") -> Any:
+def cluster_rest(path: str, method: str = "GET") -> Any:
+    """The standalone cluster's REST API: the answer to `path`, as JSON (None if empty)."""
     url = f"http://127.0.0.1:{os.environ.get('FLINK_REST_PORT', '8091')}{path}"
     with urllib.request.urlopen(urllib.request.Request(url, method=method), timeout=10) as r:
         body = r.read()
@@ -163,7 +164,7 @@ def _job(settings: Settings, where: str = MINICLUSTER) -> Iterator[_Run]:
         run = _Run(settings, lambda: client.cancel().result(), started)
     else:
         job_id = submit_to_cluster(settings)
-        run = _Run(settings, lambda: _cluster(f"/jobs/{job_id}?mode=cancel", "PATCH"), started, job_id)
+        run = _Run(settings, lambda: cluster_rest(f"/jobs/{job_id}?mode=cancel", "PATCH"), started, job_id)
     try:
         yield run
     finally:
@@ -196,11 +197,18 @@ def outputs_of_their_own(s: Settings, run: str, folder: Path, **flink: Any) -> S
     return r
 
 
-def _settings(base: Settings, folder: Path, own_cdc: bool = True, **journeys: Any) -> Settings:
+def _settings(
+    base: Settings,
+    folder: Path,
+    own_cdc: bool = True,
+    rename: Callable[[str], str] | None = None,
+    **journeys: Any,
+) -> Settings:
     """Topics, consumer group, transactions and checkpoints of a run of its own; without
-    `own_cdc`, the CDC topics stay the connectors' (a run that changes the databases)."""
+    `own_cdc`, the CDC topics stay the connectors' (a run that changes the databases). Topics
+    are `bench-<run>-<topic>` unless `rename` names them."""
     run = uuid.uuid4().hex[:8]
-    topics = base.topics.renamed(lambda t: f"bench-{run}-{t}")
+    topics = base.topics.renamed(rename or (lambda t: f"bench-{run}-{t}"))
     if not own_cdc:
         topics = topics.model_copy(update={"cdc": base.topics.cdc})
     s = base.model_copy(
@@ -313,7 +321,7 @@ def _job_throughput(
         if run.job_id:
             time.sleep(r.flink.checkpoint_interval_ms / 1000 * 3)  # a checkpoint after the last record
             with suppress(Exception):
-                latest = _cluster(f"/jobs/{run.job_id}/checkpoints")["latest"]["completed"]
+                latest = cluster_rest(f"/jobs/{run.job_id}/checkpoints")["latest"]["completed"]
                 per_customer = latest["state_size"] / customers
     # offsets are committed with checkpoints: the first commit already holds one interval's records
     took = done - first + r.flink.checkpoint_interval_ms / 1000

@@ -107,15 +107,13 @@ class _Writer(_Records):
             self.failed.append(f"{msg.topic()}: {err.str()}")
 
     def _emit(self, raw: Raw) -> None:
-        src, key, value, ts = raw
-        topic = self.t.clickstream if src == "clickstream" else self.t.cdc[src]
-        k = key if isinstance(key, str) else json.dumps(key, separators=(",", ":"))
-        v = json.dumps(value, separators=(",", ":"))
+        self.send(*render(self.t, raw), raw[3])
+
+    def send(self, topic: str, key: bytes, value: bytes, ts: int) -> None:
+        """One record handed to the producer, waiting for room in its queue if it is full."""
         while True:
             try:
-                self.producer.produce(
-                    topic, key=k.encode(), value=v.encode(), timestamp=ts, on_delivery=self._delivered
-                )
+                self.producer.produce(topic, key=key, value=value, timestamp=ts, on_delivery=self._delivered)
                 break
             except BufferError:
                 self.producer.poll(0.1)
@@ -127,6 +125,26 @@ class _Writer(_Records):
             raise RuntimeError(
                 f"{left} records unacknowledged, {len(self.failed)} refused: {self.failed[:1]}"
             )
+
+
+def render(topics: TopicSettings, raw: Raw) -> tuple[str, bytes, bytes]:
+    """A raw record as it goes to Kafka: its topic, its key and its value, both JSON."""
+    src, key, value, _ = raw
+    topic = topics.clickstream if src == "clickstream" else topics.cdc[src]
+    k = key if isinstance(key, str) else json.dumps(key, separators=(",", ":"))
+    return topic, k.encode(), json.dumps(value, separators=(",", ":")).encode()
+
+
+def product_row(i: int) -> dict[str, Any]:
+    """SKU-<i> as the catalogue's products table holds it, in one of 50 categories."""
+    return {
+        "sku": f"SKU-{i}",
+        "product_id": f"p-{i}",
+        "name": f"Product {i}",
+        "category": f"cat-{i % CATEGORIES}",
+        "brand": "Bench",
+        "price": "19.90",
+    }
 
 
 def _customer(cid: str, zone: str, tier: str = "member") -> dict[str, Any]:
@@ -154,15 +172,7 @@ def _catalogue(w: _Records, skus: int, ts: int) -> None:
         )
     for i in range(skus):
         sku = f"SKU-{i}"
-        row = {
-            "sku": sku,
-            "product_id": f"p-{i}",
-            "name": f"Product {i}",
-            "category": f"cat-{i % CATEGORIES}",
-            "brand": "Bench",
-            "price": "19.90",
-        }
-        w.change(ts, "inventory.products", "r", row)
+        w.change(ts, "inventory.products", "r", product_row(i))
         w.change(
             ts,
             "inventory.stock_levels",

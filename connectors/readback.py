@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from confluent_kafka import Consumer
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.schema_registry import SchemaRegistryClient, topic_subject_name_strategy
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
@@ -16,6 +16,37 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 from common.settings import Settings
 
 Record = dict[str, Any]
+
+
+def read_to_end(settings: Settings, topic: str, timeout_s: float = 30.0, missing: str = "") -> Iterator[Any]:
+    """Every committed message of `topic`, from its start to its end as it stands when called
+    (a table's snapshot, the results' upserts), for at most `timeout_s`. A topic that does not
+    exist raises KafkaException, its message followed by `missing` (what to do about it)."""
+    c = Consumer(
+        {
+            **settings.kafka.librdkafka_properties(),
+            "group.id": f"read-{uuid.uuid4()}",
+            "enable.auto.commit": False,
+            "isolation.level": "read_committed",
+        }
+    )
+    try:
+        meta = c.list_topics(topic, timeout=10).topics.get(topic)
+        if meta is None or meta.error is not None:
+            raise KafkaException(f"no topic {topic}{missing}")
+        ends = {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in meta.partitions}
+        c.assign([TopicPartition(topic, p, 0) for p, end in ends.items() if end > 0])
+        done = {p for p, end in ends.items() if end == 0}
+        deadline = time.monotonic() + timeout_s
+        while len(done) < len(ends) and time.monotonic() < deadline:
+            msg = c.poll(0.5)
+            if msg is None or msg.error() is not None:
+                continue
+            yield msg
+            if (msg.offset() or 0) + 1 >= ends[msg.partition() or 0]:
+                done.add(msg.partition() or 0)
+    finally:
+        c.close()
 
 
 def output_decoder(settings: Settings) -> Callable[[str, bytes], Record]:

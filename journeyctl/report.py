@@ -4,47 +4,23 @@ as a table in the terminal and as PNG charts: a funnel per journey, uplift with 
 from __future__ import annotations
 
 import json
-import time
-import uuid
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import KafkaException
 
 from common.settings import Settings
+from connectors.readback import read_to_end
 from jobs.uplift import JourneyRow, Uplift, journey_rows, steps, uplifts
 
 
 def read_metrics(settings: Settings, timeout_s: float = 30.0) -> list[dict[str, Any]]:
     """The topic's rows as they stand: the last value of each key, a deleted key gone."""
-    topic = settings.topics.journey_metrics
-    c = Consumer(
-        {
-            **settings.kafka.librdkafka_properties(),
-            "group.id": f"report-{uuid.uuid4()}",
-            "enable.auto.commit": False,
-            "isolation.level": "read_committed",
-        }
-    )
-    try:
-        meta = c.list_topics(topic, timeout=10).topics.get(topic)
-        if meta is None or meta.error is not None:
-            raise KafkaException(f"no topic {topic}: run the results job first (`journeyctl run results`)")
-        ends = {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in meta.partitions}
-        c.assign([TopicPartition(topic, p, 0) for p, end in ends.items() if end > 0])
-        latest: dict[bytes, dict[str, Any] | None] = {}
-        done = {p for p, end in ends.items() if end == 0}
-        deadline = time.monotonic() + timeout_s
-        while len(done) < len(ends) and time.monotonic() < deadline:
-            msg = c.poll(0.5)
-            if msg is None or msg.error() is not None:
-                continue
-            value, partition = msg.value(), msg.partition() or 0
-            latest[msg.key() or b""] = json.loads(value) if value is not None else None
-            if (msg.offset() or 0) + 1 >= ends[partition]:
-                done.add(partition)
-    finally:
-        c.close()
+    latest: dict[bytes, dict[str, Any] | None] = {}
+    hint = ": run the results job first (`journeyctl run results`)"
+    for msg in read_to_end(settings, settings.topics.journey_metrics, timeout_s, missing=hint):
+        value = msg.value()
+        latest[msg.key() or b""] = json.loads(value) if value is not None else None
     return [v for v in latest.values() if v is not None]
 
 

@@ -9,20 +9,19 @@ own, in a process group of its own, so that its memory can be measured and all o
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from benchmarks.compare import jvm_sql
 from benchmarks.compare.measure import Trigger
-from benchmarks.journey_job import submit_to_cluster
+from benchmarks.journey_job import cluster_rest, submit_to_cluster
 from common.settings import REPO, DeliveryMode, Settings
 from connectors.readback import output_decoder
 
@@ -44,16 +43,18 @@ class Running:
 class Contender:
     key: str
     label: str
-    #: how often its progress is committed (a checkpoint, a commit interval), in seconds
-    interval_s: float
     start: Callable[[Settings, Path], Running]
     outputs: Callable[[Settings], list[str]]
     trigger: Callable[[Settings], Trigger]
+    #: how often its progress is committed (a checkpoint, a commit interval), in seconds: every
+    #: contender is set to the job's checkpoint interval
+    interval_s: float = 1.0
     #: its settings from the run's (delivery guarantee, parallelism)
     adapt: Callable[[Settings], Settings] = lambda s: s
     #: what it does not do as the journey job does
     caveats: str = ""
-    #: it has per-key timers: the timer lateness is measured
+    #: its timer lateness is measured: the job as its latency target runs it (MiniCluster,
+    #: at-least-once), and the peer with per-key timers (Quix Streams has none)
     timers: bool = False
     #: it writes one record per input: its progress is counted from its outputs
     counted: bool = False
@@ -86,26 +87,18 @@ def processes(
     def stop() -> None:
         for p in started:
             if p.poll() is None:
-                with _quietly():
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(p.pid, signal.SIGTERM)
         for p in started:
             try:
                 p.wait(20)
             except subprocess.TimeoutExpired:
-                with _quietly():
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(p.pid, signal.SIGKILL)
                 p.wait(10)
         out.close()
 
     return Running(lambda: [p.pid for p in started], lambda: all(p.poll() is None for p in started), stop)
-
-
-class _quietly:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: Any, *_: Any) -> bool:
-        return kind is not None and issubclass(kind, ProcessLookupError)
 
 
 def _actions_and_events(s: Settings) -> list[str]:
@@ -138,13 +131,6 @@ def _minicluster(s: Settings, folder: Path) -> Running:
     return process([_journeyctl(), "run", "journey"], s, folder / f"{s.consumer_group}.log")
 
 
-def _rest(path: str, method: str = "GET") -> Any:
-    url = f"http://127.0.0.1:{os.environ.get('FLINK_REST_PORT', '8091')}{path}"
-    with urllib.request.urlopen(urllib.request.Request(url, method=method), timeout=10) as r:
-        body = r.read()
-        return json.loads(body) if body else None
-
-
 def cluster_pids() -> list[int]:
     """The standalone cluster's JobManager and TaskManagers."""
     found = []
@@ -163,9 +149,9 @@ def _cluster(s: Settings, folder: Path) -> Running:
     job = submit_to_cluster(s)
 
     def alive() -> bool:
-        return bool(_rest(f"/jobs/{job}").get("state") in ("RUNNING", "CREATED", "INITIALIZING"))
+        return bool(cluster_rest(f"/jobs/{job}").get("state") in ("RUNNING", "CREATED", "INITIALIZING"))
 
-    return Running(cluster_pids, alive, lambda: _rest(f"/jobs/{job}?mode=cancel", "PATCH"))
+    return Running(cluster_pids, alive, lambda: cluster_rest(f"/jobs/{job}?mode=cancel", "PATCH"))
 
 
 def _delivery(mode: DeliveryMode) -> Callable[[Settings], Settings]:
@@ -194,7 +180,7 @@ def peer_python(name: str) -> str:
     """The interpreter of a peer's own venv (`make bench` makes it from benchmarks/compare/peers/)."""
     python = REPO / f".venv-{name}" / "bin" / "python"
     if not python.exists():
-        raise RuntimeError(f"{python} is missing: `make bench` makes it (target .venv-{name}/.installed)")
+        raise RuntimeError(f"{python} is missing: `make peers` makes it")
     return str(python)
 
 
@@ -249,12 +235,11 @@ def _job(where: str, mode: DeliveryMode) -> Contender:
     return Contender(
         key=f"job-{where}-{'eo' if mode == EO else 'alo'}",
         label=f"this job, {place}, {mode.value}",
-        interval_s=1.0,
         start=_minicluster if where == "minicluster" else _cluster,
         outputs=_actions_and_events,
         trigger=_action_trigger,
         adapt=_delivery(mode),
-        timers=True,
+        timers=where == "minicluster" and mode == ALO,
     )
 
 
@@ -264,7 +249,6 @@ CONTENDERS: dict[str, Contender] = {
         Contender(
             key="jvm-sql",
             label="JVM-only Flink SQL (decode, key by customer, one record out per input)",
-            interval_s=1.0,
             start=_jvm,
             outputs=lambda s: [jvm_sql.output_topic(s)],
             trigger=_json_trigger,
@@ -274,18 +258,15 @@ CONTENDERS: dict[str, Contender] = {
         Contender(
             key="python",
             label="single Python process (the engine and catalogue, confluent-kafka)",
-            interval_s=1.0,
             start=_baseline,
             outputs=_actions_and_events,
             trigger=_action_trigger,
             caveats="no durability (state in memory, lost with the process), no event-time order "
             "across partitions, one core",
-            timers=False,
         ),
         Contender(
             key="quix",
             label="Quix Streams 3, exactly-once, RocksDB state (2 processes)",
-            interval_s=1.0,
             start=_quix,
             outputs=_actions_and_events,
             trigger=_action_trigger,
@@ -296,7 +277,6 @@ CONTENDERS: dict[str, Contender] = {
         Contender(
             key="bytewax",
             label="Bytewax 0.21, recovery every second (2 processes)",
-            interval_s=1.0,
             start=_bytewax,
             outputs=_actions_and_events,
             trigger=_action_trigger,

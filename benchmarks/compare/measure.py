@@ -9,7 +9,7 @@ import os
 import statistics
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,15 +81,14 @@ class PeakMemory:
 
 class Outputs:
     """A read_committed consumer of a contender's output topics in a thread: how many records,
-    when the first and the last came, and, once `trigger` is set, when the output caused by
-    each input event id was first seen."""
+    when the first and the last came, and, with a `trigger`, when the output caused by each
+    input event id was first seen."""
 
-    def __init__(self, settings: Settings, topics: list[str]) -> None:
+    def __init__(self, settings: Settings, topics: list[str], trigger: Trigger | None = None) -> None:
         self.count = 0
-        self.first = self.last = 0.0
-        #: the same moments by the wall clock, in ms
+        #: when the first and the last record came, by the wall clock in ms
         self.first_ms = self.last_ms = 0.0
-        self.trigger: Trigger | None = None
+        self.trigger = trigger
         self.caused: dict[str, float] = {}
         self._stop = threading.Event()
         self._consumer = read_committed(settings, topics)
@@ -102,9 +101,6 @@ class Outputs:
             batch = self._consumer.consume(1000, 0.005)
             if not batch:
                 continue
-            now = time.monotonic()
-            self.first = self.first or now
-            self.last = now
             wall = time.time() * 1000
             self.first_ms = self.first_ms or wall
             self.last_ms = wall
@@ -119,6 +115,27 @@ class Outputs:
         self._stop.set()
         self._thread.join()
         self._consumer.close()
+
+
+#: no progress for this long and a contender is stalled: its figure is an error, not an hour's wait
+STALL_S = 180.0
+
+
+class Stall:
+    """Raises when a count has not moved for `STALL_S` seconds (start-up included)."""
+
+    def __init__(self, what: str, total: int) -> None:
+        self.what, self.total = what, total
+        self.seen, self.since = -1, time.monotonic()
+
+    def check(self, n: int) -> None:
+        now = time.monotonic()
+        if n != self.seen:
+            self.seen, self.since = n, now
+        elif now - self.since > STALL_S:
+            raise RuntimeError(
+                f"stalled: {self.what} {n:,} of {self.total:,} records and no more in {STALL_S:.0f} s"
+            )
 
 
 @dataclass
@@ -154,12 +171,14 @@ def throughput(
     first = done_at = 0.0
     deadline = time.monotonic() + timeout_s
     next_say = time.monotonic() + 10
+    stall = Stall("read", total)
     while True:
         if time.monotonic() > deadline:
             raise RuntimeError(f"the contender did not get through {total:,} records in {timeout_s:.0f} s")
         if not alive():
             raise RuntimeError("the contender stopped before it read the backlog (see its log)")
         done, _ = lag(settings, settings.consumer_group, topics)
+        stall.check(done)
         now = time.time()
         first = first or (now if done else 0.0)
         done_at = done_at or (now if done >= total else 0.0)
@@ -178,7 +197,9 @@ def _counted(
 ) -> Throughput:
     deadline = time.monotonic() + timeout_s
     next_say = time.monotonic() + 10
+    stall = Stall("wrote", total)
     while outputs.count < total:
+        stall.check(outputs.count)
         if time.monotonic() > deadline:
             raise RuntimeError(
                 f"the contender wrote {outputs.count:,} of {total:,} records in {timeout_s:.0f} s"
@@ -191,15 +212,6 @@ def _counted(
         time.sleep(0.1)
     took = (outputs.last_ms - outputs.first_ms) / 1000
     return Throughput(total / took, total, took)
-
-
-def paced(count: int, rate: float) -> Iterator[int]:
-    """0 .. count-1, each no sooner than `i / rate` seconds after the first: a steady offered load."""
-    start = time.monotonic()
-    for i in range(count):
-        if (ahead := start + i / rate - time.monotonic()) > 0:
-            time.sleep(ahead)
-        yield i
 
 
 def percentiles(values: list[float]) -> tuple[float, float, float]:

@@ -4,9 +4,10 @@ otherwise idle machine; ratios measured in one run say more than absolute figure
 machine.
 
 For each contender (`benchmarks.compare.contenders`):
-1. **throughput**: it reads the shop's backlog (written once, before anyone reads it) from the
-   start; events/s from its first committed progress to the later of its last commit and its
-   last output (`measure.throughput`);
+1. **throughput**: it reads the shop's backlog (the same records for each, written into topics
+   of its own before it starts) from the start; events/s from its first committed progress to
+   the later of its last commit and the action for the backlog's last record
+   (`measure.throughput`);
 2. **latency**: then, still running, it gets the same shop live at 80 % of its own peak, each
    record stamped when written; latency = when the action caused by a shipment delay is seen by
    a read_committed consumer - when the delay was written (p50/p95/p99), after a warm-up;
@@ -22,6 +23,7 @@ import contextlib
 import dataclasses
 import json
 import math
+import os
 import platform
 import signal
 import subprocess
@@ -33,13 +35,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Producer
-
 from benchmarks.compare.contenders import CONTENDERS, Contender
-from benchmarks.compare.measure import Outputs, PeakMemory, paced, percentiles, throughput
+from benchmarks.compare.measure import Outputs, PeakMemory, percentiles, throughput
 from benchmarks.compare.workload import PROBE, Backlog, Shop, Stream, backlog
-from benchmarks.journey_job import CLUSTER_SCRIPT, _cluster_up, _settings
-from benchmarks.workload import _Records, _Writer
+from benchmarks.journey_job import CLUSTER_SCRIPT, _cluster_up, _settings, paced
+from benchmarks.workload import _Records, _Writer, render
 from common.clock import iso_ms
 from common.settings import REPO, Settings
 from connectors.admin import ensure_topics
@@ -110,17 +110,14 @@ class Rendered(_Records):
     writer then only puts the time in and hands them over, and takes as little of the machine
     from the contender as it can."""
 
-    def __init__(self, topics: Settings) -> None:
+    def __init__(self, settings: Settings) -> None:
         super().__init__(lsn=True)
         self.lsn = LIVE_LSN
-        self.t = topics.topics
+        self.t = settings.topics
         self.out: list[tuple[str, bytes, bytes]] = []
 
     def _emit(self, raw: Any) -> None:
-        src, key, value, _ = raw
-        topic = self.t.clickstream if src == "clickstream" else self.t.cdc[src]
-        k = key if isinstance(key, str) else json.dumps(key, separators=(",", ":"))
-        self.out.append((topic, k.encode(), json.dumps(value, separators=(",", ":")).encode()))
+        self.out.append(render(self.t, raw))
 
 
 def live_records(
@@ -153,25 +150,20 @@ def latency(
     warm = int(rate * warm_up_s)
     count = warm + int(rate * seconds)
     records, probe_at = live_records(r, shop, count)
-    producer = Producer({**r.kafka.librdkafka_properties(), "linger.ms": 5, "enable.idempotence": True})
+    w = _Writer(r, linger_ms=5)
     ms_text, iso_text = str(PLACEHOLDER_MS).encode(), iso_ms(PLACEHOLDER_MS).encode()
     probes: dict[str, float] = {}
     started = time.monotonic()
     for i in paced(count, rate):
         topic, key, value = records[i]
         ts = int(time.time() * 1000)
-        value = value.replace(ms_text, str(ts).encode()).replace(iso_text, iso_ms(ts).encode())
-        while True:
-            try:
-                producer.produce(topic, value, key, timestamp=ts)
-                break
-            except BufferError:
-                producer.poll(0.05)
-        producer.poll(0)
+        w.send(
+            topic, key, value.replace(ms_text, str(ts).encode()).replace(iso_text, iso_ms(ts).encode()), ts
+        )
         if i >= warm and i in probe_at:
             probes[probe_at[i]] = ts
     offered = count / (time.monotonic() - started)
-    producer.flush(30)
+    w.flush()
     deadline = time.monotonic() + 60
     while len(probes.keys() & outputs.caused.keys()) < len(probes) and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -199,8 +191,7 @@ def measure(
     say(f"  {contender.label}: starting")
     run = contender.start(r, LOGS)
     memory = PeakMemory(run.pids)
-    outputs = Outputs(r, contender.outputs(r))
-    outputs.trigger = contender.trigger(r)
+    outputs = Outputs(r, contender.outputs(r), contender.trigger(r))
     total, backlog_ = written
     try:
         t = throughput(
@@ -232,11 +223,6 @@ def measure(
         say(f"    peak memory {f.peak_mb:,.0f} MB")
         drop_topics(r, [*r.topics.inputs(), *contender.outputs(r), r.topics.dead_letter, *internal_topics(r)])
     return f
-
-
-#: the contenders whose timers are measured: the job as the latency target runs it, and the peer
-#: with per-key timers (Quix Streams has none)
-TIMER_CONTENDERS = ("job-minicluster-alo", "bytewax")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -279,20 +265,13 @@ def measure_timers(
 
 
 def _short_names(base: Settings, folder: Path) -> Settings:
-    """A run's settings with topics named `<run><letter>` (five characters): the same topics,
-    shorter names. Quix Streams names the changelog of a stage after a repartition topic after
-    every topic upstream of it, twice over here: 11 names of 30 characters do not fit."""
-    s = _settings(base, folder)
-    long = [*s.topics.inputs(), *s.topics.outputs()]
+    """A run's settings with topics named `<run><letter>` (five characters). Quix Streams names
+    the changelog of a stage after a repartition topic after every topic upstream of it, twice
+    over here: 11 names of 30 characters do not fit."""
     run = uuid.uuid4().hex[:4]
     names: dict[str, str] = {}
     letters = "abcdefghijklmnopqrstuvwxyz"
-    short = s.model_copy(
-        update={"topics": s.topics.renamed(lambda t: names.setdefault(t, f"{run}{letters[len(names)]}"))}
-    )
-    drop_topics(s, long)
-    ensure_topics(short, [*short.topics.inputs(), *short.topics.outputs()])
-    return short
+    return _settings(base, folder, rename=lambda t: names.setdefault(t, f"{run}{letters[len(names)]}"))
 
 
 def internal_topics(s: Settings) -> list[str]:
@@ -390,8 +369,6 @@ def machine() -> dict[str, Any]:
             if ln.startswith("MemTotal")
         )
     )
-    import os
-
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
@@ -484,7 +461,7 @@ def main(
             figures.append(measure(CONTENDERS[key], base, folder, shop, latency_s, say))
         if timer_run is not None:
             for f in figures:
-                if f.key in TIMER_CONTENDERS:
+                if CONTENDERS[f.key].timers:
                     measure_timers(CONTENDERS[f.key], f, base, folder, timer_run, say)
     finally:
         if started_cluster:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from benchmarks.workload import CATEGORIES, SENTINEL, _customer, _Records
+from benchmarks.workload import CATEGORIES, SENTINEL, _customer, _Records, product_row
 from common.clock import daytime_zone, iso_ms
 
 #: one record of the stream: it writes itself at the time it is given; a change gives its event
@@ -73,15 +73,7 @@ class Stream:
             yield "store", _change("inventory.stores", "r", row)
         for i in range(self.shop.skus):
             sku = f"SKU-{i}"
-            product = {
-                "sku": sku,
-                "product_id": f"p-{i}",
-                "name": f"Product {i}",
-                "category": f"cat-{i % CATEGORIES}",
-                "brand": "Bench",
-                "price": "19.90",
-            }
-            yield "product", _change("inventory.products", "r", product)
+            yield "product", _change("inventory.products", "r", product_row(i))
             for location in ("online", f"s-{i % STORES}"):
                 yield "stock", _stock(sku, location, 50 if location == "online" else 3, "r")
         for c in range(self.shop.customers):
@@ -159,7 +151,7 @@ class Stream:
 
 
 def shipment(cid: str, oid: str, sid: str, delayed: bool) -> Iterator[tuple[str, Emit]]:
-    """A shipment created, in transit, perhaps delayed (the latency probe), then delivered."""
+    """A shipment created, in transit, and perhaps delayed (the latency probe)."""
     eta = (datetime.now(UTC).date() + timedelta(days=2)).isoformat()
     row = {
         "shipment_id": sid,

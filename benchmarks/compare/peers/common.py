@@ -7,12 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, TopicPartition
-
 from common import events as ev
 from common.settings import Settings
 from connectors.avro import Encoder, RegistryClient, load_schema
 from connectors.decoder import DeadLetter, Decoder, Skipped
+from connectors.readback import read_to_end
 from connectors.records import KafkaRecord
 from journeys.catalog import FactsRequest, SkuBook
 from journeys.engine import Engine, EngineConfig, Result, event_time
@@ -49,24 +48,15 @@ class Peer:
     def load_stores(self) -> None:
         """Every store, read once at start: neither peer broadcasts a small table to every
         partition as the job does (a few hundred rows, for "nearest store")."""
-        c = Consumer({**self.settings.kafka.librdkafka_properties(), "group.id": "peer-stores"})
         topic = self.settings.topics.cdc["inventory.stores"]
-        parts = c.list_topics(topic, timeout=10).topics[topic].partitions
-        ends = {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in parts}
-        c.assign([TopicPartition(topic, p, 0) for p in parts])
-        left = {p for p, end in ends.items() if end > 0}
-        while left:
-            m = c.poll(1.0)
-            if m is None or m.error() is not None:
-                continue
-            part, at = m.partition() or 0, m.offset() or 0
-            event = self.decoder.decode(KafkaRecord(topic, part, at, m.timestamp()[1], m.key(), m.value()))
+        for m in read_to_end(self.settings, topic):
+            record = KafkaRecord(
+                topic, m.partition() or 0, m.offset() or 0, m.timestamp()[1], m.key(), m.value()
+            )
+            event = self.decoder.decode(record)
             if type(event) is ev.ChangeEvent:
                 row = event.after or event.before
                 self.reference.set_store(event.after, row.store_id)  # type: ignore[arg-type,union-attr]
-            if at + 1 >= ends[part]:
-                left.discard(part)
-        c.close()
 
     def route(self, record: KafkaRecord) -> list[Routed]:
         """Decoded and routed as the job routes (`journeys.routing`); store changes were read at

@@ -1,4 +1,5 @@
-"""What `make bench` measures from outside a contender: memory of a process tree, percentiles."""
+"""What `make bench` measures from outside a contender: memory of a process tree, percentiles,
+a stall."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ import os
 import subprocess
 import sys
 
+import pytest
+
+from benchmarks.compare import measure
 from benchmarks.compare.measure import percentiles, tree_rss_mb
 
 
@@ -35,3 +39,15 @@ def test_percentiles_of_a_known_spread() -> None:
     p50, p95, p99 = percentiles([float(i) for i in range(1, 101)])
     assert [round(v, 2) for v in (p50, p95, p99)] == [50.5, 95.05, 99.01]
     assert percentiles([7.0]) == (7.0, 7.0, 7.0)
+
+
+def test_a_count_that_stops_moving_is_a_stall(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [0.0]
+    monkeypatch.setattr(measure.time, "monotonic", lambda: now[0])
+    stall = measure.Stall("read", 100)
+    for n in (0, 10, 10):
+        now[0] += 100
+        stall.check(n)  # moving, then still within STALL_S of its last move
+    now[0] += measure.STALL_S
+    with pytest.raises(RuntimeError, match="stalled: read 10 of 100"):
+        stall.check(10)
