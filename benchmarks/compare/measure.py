@@ -214,6 +214,20 @@ def _counted(
     return Throughput(total / took, total, took)
 
 
+def behind(latencies_ms: list[float], written: int) -> bool:
+    """Whether a contender fell behind its offered load: probes left without an action, or
+    latencies (in the order their causes were written) that rise through the run, the last
+    quarter's median over a second and over twice the first quarter's."""
+    if len(latencies_ms) < written:
+        return True
+    quarter = len(latencies_ms) // 4
+    if quarter < 2:
+        return False
+    first = statistics.median(latencies_ms[:quarter])
+    last = statistics.median(latencies_ms[-quarter:])
+    return last > max(1_000.0, 2 * first)
+
+
 def percentiles(values: list[float]) -> tuple[float, float, float]:
     """(p50, p95, p99); NaN without values."""
     if not values:

@@ -4,8 +4,9 @@
     inputs ─► decode, route ─┬─► group_by SKU ─► stock per SKU ─┐
                              └──────────────────────────────────┴─► group_by customer ─► journeys ─► outputs
 
-Exactly-once (Kafka transactions), state in RocksDB with changelog topics, one process per
-partition share (`python -m benchmarks.compare.peers.quix_app`, settings from the environment).
+Exactly-once (Kafka transactions), state in RocksDB with changelog topics, one process
+(`python -m benchmarks.compare.peers.quix_app`, settings from the environment; why one:
+`benchmarks.compare.contenders._quix`).
 
 What it does not do as the job does, and why:
 - **no per-key timers**: a wait falls due only when the customer's next event arrives (a cart

@@ -51,3 +51,13 @@ def test_a_count_that_stops_moving_is_a_stall(monkeypatch: pytest.MonkeyPatch) -
     now[0] += measure.STALL_S
     with pytest.raises(RuntimeError, match="stalled: read 10 of 100"):
         stall.check(10)
+
+
+def test_falling_behind_is_rising_latency_or_probes_left_unanswered() -> None:
+    steady = [120.0, 90.0, 150.0, 110.0] * 5
+    rising = [200.0 + 400 * i for i in range(20)]
+    assert not measure.behind(steady, written=len(steady))
+    assert measure.behind(rising, written=len(rising))
+    assert measure.behind(steady, written=len(steady) + 1)
+    # a slow but steady contender (a checkpoint or a commit a second apart) is not behind
+    assert not measure.behind([1_200.0, 900.0, 1_500.0, 1_100.0] * 5, written=20)
