@@ -11,7 +11,7 @@ STACK      := $(PYTHON_SYS) deploy/local/stack.py
 ALLOW_EMPTY = rc=$$?; if [ $$rc -eq 5 ]; then echo "(no tests collected)"; rc=0; fi; exit $$rc
 
 .PHONY: help setup stack-up stack-down stack-status cluster-up cluster-down cluster-submit demo test test-unit test-integration test-e2e test-faults \
-        schemas-check schemas-register lint format peers bench bench-quick bench-micro bench-job bench-job-quick clean
+        schemas-check schemas-register lint format peers bench bench-quick bench-timers bench-timers-quick bench-micro bench-job bench-job-quick clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-17s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -98,6 +98,12 @@ bench: stack-up peers ## The job beside JVM-only Flink SQL, one Python process, 
 
 bench-quick: stack-up peers ## The same on a small shop, to try it (~10 min; results as <date>-quick, docs untouched)
 	$(VENV)/bin/journeyctl bench compare --quick
+
+bench-timers: stack-up peers ## Timer lateness of the job and Bytewax, 1M waits each due over 30 min, one after the other (~80 min; docs/performance.md)
+	$(VENV)/bin/journeyctl bench compare --timers
+
+bench-timers-quick: stack-up peers ## The same with 100k waits due over a minute (~10 min; docs untouched)
+	$(VENV)/bin/journeyctl bench compare --timers --quick
 
 bench-micro: setup ## The codecs and the engine alone, no Kafka, no Flink (targets in docs/benchmarks.md)
 	$(VENV)/bin/journeyctl bench codecs; \

@@ -214,11 +214,13 @@ def _counted(
     return Throughput(total / took, total, took)
 
 
-def behind(latencies_ms: list[float], written: int) -> bool:
-    """Whether a contender fell behind its offered load: probes left without an action, or
-    latencies (in the order their causes were written) that rise through the run, the last
-    quarter's median over a second and over twice the first quarter's."""
-    if len(latencies_ms) < written:
+def behind(latencies_ms: list[float], written: int, queued_s: float = 0.0) -> bool:
+    """Whether a contender fell behind its offered load: more than 3 s of records still unread
+    when the writer stopped (`queued_s`: its consumer group's lag over the offered rate; commits
+    a second apart leave about a second of it), probes left without an action, or latencies (in
+    the order their causes were written) that rise through the run, the last quarter's median
+    over a second and over twice the first quarter's."""
+    if queued_s > 3.0 or len(latencies_ms) < written:
         return True
     quarter = len(latencies_ms) // 4
     if quarter < 2:

@@ -61,3 +61,9 @@ def test_falling_behind_is_rising_latency_or_probes_left_unanswered() -> None:
     assert measure.behind(steady, written=len(steady) + 1)
     # a slow but steady contender (a checkpoint or a commit a second apart) is not behind
     assert not measure.behind([1_200.0, 900.0, 1_500.0, 1_100.0] * 5, written=20)
+
+
+def test_records_left_unread_when_the_writer_stops_are_falling_behind() -> None:
+    steady = [120.0, 90.0, 150.0, 110.0] * 5
+    assert not measure.behind(steady, written=20, queued_s=1.2)  # a commit a second apart
+    assert measure.behind(steady, written=20, queued_s=4.0)

@@ -1,0 +1,203 @@
+"""What `make bench` and `make bench-timers` write: the figures per contender, the tables with
+their ratios, the results file and chart in benchmarks/results/, and the tables in
+docs/performance.md with the machine they came from."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import platform
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from common.settings import REPO
+
+RESULTS = REPO / "benchmarks" / "results"
+DOC = REPO / "docs" / "performance.md"
+#: the share of its own peak at which each contender's latency is measured
+LOAD = 0.8
+
+
+@dataclasses.dataclass
+class Figures:
+    key: str
+    label: str
+    events_per_s: float = math.nan
+    offered_per_s: float = math.nan
+    p50_ms: float = math.nan
+    p95_ms: float = math.nan
+    p99_ms: float = math.nan
+    probes: int = 0
+    probes_acted_on: int = 0
+    peak_mb: float = math.nan
+    #: pending waits due evenly over a spread: lateness from the due moment to the action seen
+    timer_p50_ms: float = math.nan
+    timer_p99_ms: float = math.nan
+    timer_max_ms: float = math.nan
+    #: the highest firing rate over 10 s
+    firings_per_s: float = math.nan
+    caveats: str = ""
+    error: str | None = None
+
+
+REFERENCE = "job-minicluster-eo"
+#: (ratio name, numerator, denominator)
+RATIOS = (
+    ("this job / JVM-only Flink", REFERENCE, "jvm-sql"),
+    ("this job / single Python process", REFERENCE, "python"),
+    ("this job / Quix Streams", REFERENCE, "quix"),
+    ("this job / Bytewax", REFERENCE, "bytewax"),
+    ("cluster / MiniCluster, exactly-once", "job-cluster-eo", "job-minicluster-eo"),
+    ("cluster / MiniCluster, at-least-once", "job-cluster-alo", "job-minicluster-alo"),
+    ("exactly-once / at-least-once, MiniCluster", "job-minicluster-eo", "job-minicluster-alo"),
+)
+#: the timers run: the job as its latency target runs it beside the peer with per-key timers
+TIMER_RATIOS = (("this job / Bytewax", "job-minicluster-alo", "bytewax"),)
+
+
+def _over(x: float, y: float) -> float:
+    return x / y if y and not math.isnan(y) else math.nan
+
+
+def ratios(figures: list[Figures]) -> list[dict[str, Any]]:
+    by = {f.key: f for f in figures}
+    return [
+        {
+            "ratio": name,
+            "throughput": _over(by[a].events_per_s, by[b].events_per_s),
+            "p99": _over(by[a].p99_ms, by[b].p99_ms),
+            "memory": _over(by[a].peak_mb, by[b].peak_mb),
+        }
+        for name, a, b in RATIOS
+        if a in by and b in by
+    ]
+
+
+def timer_ratios(figures: list[Figures]) -> list[dict[str, Any]]:
+    by = {f.key: f for f in figures}
+    return [
+        {
+            "ratio": name,
+            "timer_p99": _over(by[a].timer_p99_ms, by[b].timer_p99_ms),
+            "firings_per_s": _over(by[a].firings_per_s, by[b].firings_per_s),
+        }
+        for name, a, b in TIMER_RATIOS
+        if a in by and b in by
+    ]
+
+
+def _n(v: float | None, fmt: str = ",.0f") -> str:
+    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, fmt)
+
+
+def table(figures: list[Figures], rows: list[dict[str, Any]]) -> str:
+    lines = [
+        "| contender | events/s | latency p50 / p95 / p99 ms (offered /s) | peak MB |",
+        "|---|---:|---|---:|",
+    ]
+    for f in figures:
+        lat = f"{_n(f.p50_ms)} / {_n(f.p95_ms)} / {_n(f.p99_ms)} ({_n(f.offered_per_s)})"
+        if f.error:
+            lat = f"failed: {f.error[:80]}"
+        lines.append(f"| {f.label} | {_n(f.events_per_s)} | {lat} | {_n(f.peak_mb)} |")
+    lines += ["", "| ratio | throughput | p99 | memory |", "|---|---:|---:|---:|"]
+    for r in rows:
+        lines.append(
+            f"| {r['ratio']} | {_n(r['throughput'], '.2f')} | {_n(r['p99'], '.2f')} "
+            f"| {_n(r['memory'], '.2f')} |"
+        )
+    return "\n".join(lines)
+
+
+def timers_table(figures: list[Figures], rows: list[dict[str, Any]]) -> str:
+    lines = [
+        "| contender | lateness p50 / p99 / max ms | highest firings/s over 10 s | peak MB |",
+        "|---|---|---:|---:|",
+    ]
+    for f in figures:
+        late = f"{_n(f.timer_p50_ms)} / {_n(f.timer_p99_ms)} / {_n(f.timer_max_ms)}"
+        if f.error:
+            late = f"failed: {f.error[:80]}"
+        lines.append(f"| {f.label} | {late} | {_n(f.firings_per_s)} | {_n(f.peak_mb)} |")
+    lines += ["", "| ratio | lateness p99 | firings/s |", "|---|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['ratio']} | {_n(r['timer_p99'], '.2f')} | {_n(r['firings_per_s'], '.2f')} |")
+    return "\n".join(lines)
+
+
+def machine() -> dict[str, Any]:
+    cpu = next(
+        (
+            ln.split(":", 1)[1].strip()
+            for ln in Path("/proc/cpuinfo").read_text().splitlines()
+            if ln.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    mem_kb = int(
+        next(
+            ln.split()[1]
+            for ln in Path("/proc/meminfo").read_text().splitlines()
+            if ln.startswith("MemTotal")
+        )
+    )
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gb": round(mem_kb / 1024 / 1024, 1),
+        "python": platform.python_version(),
+    }
+
+
+def save(when: datetime, name: str, body: dict[str, Any]) -> Path:
+    """`benchmarks/results/<date>[-name].json`, with the date and the machine."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / (when.strftime("%Y-%m-%d") + (f"-{name}" if name else "") + ".json")
+    body = {"date": when.isoformat(timespec="seconds"), "machine": machine(), **body}
+    path.write_text(json.dumps(body, indent=2) + "\n")
+    return path
+
+
+def chart(figures: list[Figures], path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    done = [f for f in figures if not math.isnan(f.events_per_s)]
+    labels = [f.key for f in done]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 0.5 * len(done) + 1.8))
+    left.barh(labels, [f.events_per_s for f in done], color="#4c72b0")
+    left.set_xscale("log")
+    left.set_xlabel("events/s (log scale)")
+    left.set_title("throughput, backlog")
+    right.barh(labels, [0 if math.isnan(f.p99_ms) else f.p99_ms for f in done], color="#dd8452")
+    right.set_xlabel("ms")
+    right.set_title(f"latency p99 at {LOAD:.0%} of each one's peak")
+    right.set_yticklabels([])
+    for ax in (left, right):
+        ax.invert_yaxis()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def write_docs(marker: str, text: str, when: datetime, json_path: Path, doc: Path = DOC) -> None:
+    """`text` between the `<!-- {marker}: begin/end -->` markers of docs/performance.md, with the
+    date and the machine it came from (appended as a section the first time)."""
+    begin, end = f"<!-- {marker}: begin -->", f"<!-- {marker}: end -->"
+    info = machine()
+    body = (
+        f"{begin}\n_Written by `{marker}` on {when:%Y-%m-%d} ({info['cpu']}, {info['cores']} cores, "
+        f"{info['memory_gb']} GB); figures in `{json_path.relative_to(REPO)}`._\n\n{text}\n{end}"
+    )
+    old = doc.read_text()
+    if begin in old and end in old:
+        new = old[: old.index(begin)] + body + old[old.index(end) + len(end) :]
+    else:
+        new = old.rstrip() + f"\n\n## Side by side: `{marker}`\n\n" + body + "\n"
+    doc.write_text(new)
