@@ -93,6 +93,12 @@ def _n(v: float | None, fmt: str = ",.0f") -> str:
     return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, fmt)
 
 
+def _caveats(figures: list[Figures]) -> list[str]:
+    """What each contender does not do as the job does, under the table."""
+    notes = [f"- {f.label}: {f.caveats.strip('; ')}" for f in figures if f.caveats.strip("; ")]
+    return ["", *notes] if notes else []
+
+
 def table(figures: list[Figures], rows: list[dict[str, Any]]) -> str:
     lines = [
         "| contender | events/s | latency p50 / p95 / p99 ms (offered /s) | peak MB |",
@@ -103,6 +109,7 @@ def table(figures: list[Figures], rows: list[dict[str, Any]]) -> str:
         if f.error:
             lat = f"failed: {f.error[:80]}"
         lines.append(f"| {f.label} | {_n(f.events_per_s)} | {lat} | {_n(f.peak_mb)} |")
+    lines += _caveats(figures)
     lines += ["", "| ratio | throughput | p99 | memory |", "|---|---:|---:|---:|"]
     for r in rows:
         lines.append(
@@ -122,6 +129,7 @@ def timers_table(figures: list[Figures], rows: list[dict[str, Any]]) -> str:
         if f.error:
             late = f"failed: {f.error[:80]}"
         lines.append(f"| {f.label} | {late} | {_n(f.firings_per_s)} | {_n(f.peak_mb)} |")
+    lines += _caveats(figures)
     lines += ["", "| ratio | lateness p99 | firings/s |", "|---|---:|---:|"]
     for r in rows:
         lines.append(f"| {r['ratio']} | {_n(r['timer_p99'], '.2f')} | {_n(r['firings_per_s'], '.2f')} |")

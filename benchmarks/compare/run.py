@@ -234,10 +234,12 @@ def drop_topics(s: Settings, topics: list[str]) -> None:
     """A contender's topics once its figures are taken: the whole run's would fill the disk."""
     from confluent_kafka.admin import AdminClient
 
-    for future in AdminClient(s.kafka.librdkafka_properties()).delete_topics(topics).values():
+    # held until its futures are done: an AdminClient collected before then never completes them
+    admin = AdminClient(s.kafka.librdkafka_properties())
+    for future in admin.delete_topics(topics, operation_timeout=30, request_timeout=30).values():
         # already gone, or the broker says no: the run's figures stand
         with contextlib.suppress(Exception):
-            future.result(30)
+            future.result(60)
 
 
 def on_stop() -> None:

@@ -65,3 +65,11 @@ def test_each_table_replaces_only_its_own_part_of_the_docs(tmp_path: Path, monke
     assert "TABLE ONE" not in text
     assert text.count("<!-- make bench: begin -->") == 1
     assert "_Written by `make bench` on 2026-12-07" in text
+
+
+def test_what_a_contender_does_not_do_is_said_under_the_table() -> None:
+    quix = Figures("quix", "Quix Streams", caveats="no per-key timers; one process")
+    plain = Figures("python", "one process")
+    text = table([quix, plain], [])
+    assert "- Quix Streams: no per-key timers; one process" in text
+    assert "- one process:" not in text
