@@ -236,7 +236,9 @@ def drop_topics(s: Settings, topics: list[str]) -> None:
 
     # held until its futures are done: an AdminClient collected before then never completes them
     admin = AdminClient(s.kafka.librdkafka_properties())
-    for future in admin.delete_topics(topics, operation_timeout=30, request_timeout=30).values():
+    # each name once: the broker refuses a request that names a topic twice
+    unique = list(dict.fromkeys(topics))
+    for future in admin.delete_topics(unique, operation_timeout=30, request_timeout=30).values():
         # already gone, or the broker says no: the run's figures stand
         with contextlib.suppress(Exception):
             future.result(60)
