@@ -548,9 +548,14 @@ def timers(
             f"(decided after due p50 {d50:,.0f} / p99 {d99:,.0f} ms, "
             f"then out p50 {o50:,.0f} / p99 {o99:,.0f} ms)"
         )
+    # with a runner, something other than the job fired them: the job's settings say nothing
+    how = (
+        ""
+        if runner is not None
+        else f" ({where}, {s.sink.delivery.value}, out-of-orderness {s.journeys.out_of_orderness_ms} ms)"
+    )
     say(
-        f"  timer lateness ({where}, {s.sink.delivery.value}, out-of-orderness "
-        f"{s.journeys.out_of_orderness_ms} ms): p50 {p50:.0f} ms, p99 {p99:.0f} ms, max {top:.0f} ms "
+        f"  timer lateness{how}: p50 {p50:.0f} ms, p99 {p99:.0f} ms, max {top:.0f} ms "
         f"({len(late):,} of {waits:,} waits fired, at up to {rate:,.0f}/s over 10 s; "
         f"all were in state before the first came due: {'yes' if pending_before_due else 'NO'})"
     )

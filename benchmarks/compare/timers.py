@@ -75,7 +75,8 @@ def main(run: TimerRun, docs: bool = True, name: str = "timers") -> int:
         print(text, flush=True)
 
     on_stop()
-    keys = [k for k, c in CONTENDERS.items() if c.timers]
+    # the job first: the row the ratio is about
+    keys = sorted((k for k, c in CONTENDERS.items() if c.timers), key=lambda k: not k.startswith("job"))
     when = datetime.now(UTC)
     folder = LOGS / when.strftime("%Y%m%d-%H%M%S-timers")
     folder.mkdir(parents=True, exist_ok=True)
