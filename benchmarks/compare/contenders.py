@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,6 +71,23 @@ def process(
     return processes([cmd], settings, log, [extra_env or {}])
 
 
+#: how long a contender's processes get to end after SIGTERM, before SIGKILL
+STOP_GRACE_S = 20.0
+
+
+def _group_gone(leader: subprocess.Popen[bytes], timeout_s: float) -> bool:
+    """Whether every process of `leader`'s group has exited within `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        leader.poll()  # reaped, or the leader counts as a member until the end
+        try:
+            os.killpg(leader.pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    return False
+
+
 def processes(
     cmds: list[list[str]], settings: Settings, log: Path, extra_env: list[dict[str, str]] | None = None
 ) -> Running:
@@ -86,16 +104,16 @@ def processes(
 
     def stop() -> None:
         for p in started:
-            if p.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(p.pid, signal.SIGTERM)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(p.pid, signal.SIGTERM)
         for p in started:
-            try:
-                p.wait(20)
-            except subprocess.TimeoutExpired:
+            # the whole group, not only its leader: PyFlink's JVM outlived its Python process
+            # (a shutdown hook that never ended) and took 15-50 % of a core from the contenders
+            # after it, until killed
+            if not _group_gone(p, STOP_GRACE_S):
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(p.pid, signal.SIGKILL)
-                p.wait(10)
+                _group_gone(p, 10)
         out.close()
 
     return Running(lambda: [p.pid for p in started], lambda: all(p.poll() is None for p in started), stop)
