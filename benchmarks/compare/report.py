@@ -170,21 +170,33 @@ def save(when: datetime, name: str, body: dict[str, Any]) -> Path:
 
 
 def chart(figures: list[Figures], path: Path) -> Path:
+    """Throughput (log scale) and latency p99 per contender, each bar of the latter labelled with
+    the load it was taken at (its share of that contender's own peak)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, NullFormatter
 
     done = [f for f in figures if not math.isnan(f.events_per_s)]
     labels = [f.key for f in done]
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 0.5 * len(done) + 1.8))
     left.barh(labels, [f.events_per_s for f in done], color="#4c72b0")
     left.set_xscale("log")
+    left.set_xticks([1_000, 2_000, 5_000, 10_000, 20_000, 50_000])
+    left.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    left.xaxis.set_minor_formatter(NullFormatter())
     left.set_xlabel("events/s (log scale)")
     left.set_title("throughput, backlog")
-    right.barh(labels, [0 if math.isnan(f.p99_ms) else f.p99_ms for f in done], color="#dd8452")
+    p99 = [0 if math.isnan(f.p99_ms) else f.p99_ms for f in done]
+    right.barh(labels, p99, color="#dd8452")
+    for y, (f, v) in enumerate(zip(done, p99, strict=True)):
+        if not math.isnan(f.offered_per_s):
+            share = f.offered_per_s / f.events_per_s
+            right.annotate(f" at {f.offered_per_s:,.0f}/s ({share:.0%})", (v, y), va="center", fontsize=8)
     right.set_xlabel("ms")
-    right.set_title(f"latency p99 at {LOAD:.0%} of each one's peak")
+    right.set_title("latency p99, at the load shown")
+    right.set_xlim(0, max(p99, default=1) * 1.45)
     right.set_yticklabels([])
     for ax in (left, right):
         ax.invert_yaxis()
