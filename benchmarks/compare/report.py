@@ -9,6 +9,7 @@ import json
 import math
 import os
 import platform
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -99,41 +100,57 @@ def _caveats(figures: list[Figures]) -> list[str]:
     return ["", *notes] if notes else []
 
 
-def table(figures: list[Figures], rows: list[dict[str, Any]]) -> str:
-    lines = [
-        "| contender | events/s | latency p50 / p95 / p99 ms (offered /s) | peak MB |",
-        "|---|---:|---|---:|",
+def _md(head: list[str], rows: list[list[str]]) -> list[str]:
+    """A markdown table: the first column left-aligned, the rest right-aligned."""
+    return [
+        "| " + " | ".join(head) + " |",
+        "|---|" + "---:|" * (len(head) - 1),
+        *("| " + " | ".join(r) + " |" for r in rows),
     ]
-    for f in figures:
-        lat = f"{_n(f.p50_ms)} / {_n(f.p95_ms)} / {_n(f.p99_ms)} ({_n(f.offered_per_s)})"
-        if f.error:
-            lat = f"failed: {f.error[:80]}"
-        lines.append(f"| {f.label} | {_n(f.events_per_s)} | {lat} | {_n(f.peak_mb)} |")
-    lines += _caveats(figures)
-    lines += ["", "| ratio | throughput | p99 | memory |", "|---|---:|---:|---:|"]
-    for r in rows:
-        lines.append(
-            f"| {r['ratio']} | {_n(r['throughput'], '.2f')} | {_n(r['p99'], '.2f')} "
-            f"| {_n(r['memory'], '.2f')} |"
-        )
-    return "\n".join(lines)
+
+
+def _tables(
+    head: list[str],
+    cells: Callable[[Figures], list[str]],
+    figures: list[Figures],
+    ratio_head: list[str],
+    ratio_rows: list[list[str]],
+) -> str:
+    """The contenders (a failed one shows its error instead of its figures), what they do not do
+    as the job does, then the ratios."""
+    rows = [
+        [f.label, f"failed: {f.error[:80]}", *["-"] * (len(head) - 2)] if f.error else [f.label, *cells(f)]
+        for f in figures
+    ]
+    return "\n".join([*_md(head, rows), *_caveats(figures), "", *_md(ratio_head, ratio_rows)])
+
+
+def table(figures: list[Figures], rows: list[dict[str, Any]]) -> str:
+    return _tables(
+        ["contender", "events/s", "latency p50 / p95 / p99 ms (offered /s)", "peak MB"],
+        lambda f: [
+            _n(f.events_per_s),
+            f"{_n(f.p50_ms)} / {_n(f.p95_ms)} / {_n(f.p99_ms)} ({_n(f.offered_per_s)})",
+            _n(f.peak_mb),
+        ],
+        figures,
+        ["ratio", "throughput", "p99", "memory"],
+        [[r["ratio"], *(_n(r[k], ".2f") for k in ("throughput", "p99", "memory"))] for r in rows],
+    )
 
 
 def timers_table(figures: list[Figures], rows: list[dict[str, Any]]) -> str:
-    lines = [
-        "| contender | lateness p50 / p99 / max ms | highest firings/s over 10 s | peak MB |",
-        "|---|---|---:|---:|",
-    ]
-    for f in figures:
-        late = f"{_n(f.timer_p50_ms)} / {_n(f.timer_p99_ms)} / {_n(f.timer_max_ms)}"
-        if f.error:
-            late = f"failed: {f.error[:80]}"
-        lines.append(f"| {f.label} | {late} | {_n(f.firings_per_s)} | {_n(f.peak_mb)} |")
-    lines += _caveats(figures)
-    lines += ["", "| ratio | lateness p99 | firings/s |", "|---|---:|---:|"]
-    for r in rows:
-        lines.append(f"| {r['ratio']} | {_n(r['timer_p99'], '.2f')} | {_n(r['firings_per_s'], '.2f')} |")
-    return "\n".join(lines)
+    return _tables(
+        ["contender", "lateness p50 / p99 / max ms", "highest firings/s over 10 s", "peak MB"],
+        lambda f: [
+            f"{_n(f.timer_p50_ms)} / {_n(f.timer_p99_ms)} / {_n(f.timer_max_ms)}",
+            _n(f.firings_per_s),
+            _n(f.peak_mb),
+        ],
+        figures,
+        ["ratio", "lateness p99", "firings/s"],
+        [[r["ratio"], _n(r["timer_p99"], ".2f"), _n(r["firings_per_s"], ".2f")] for r in rows],
+    )
 
 
 def machine() -> dict[str, Any]:
