@@ -93,7 +93,7 @@ PEERS := benchmarks/compare/peers
 
 peers: .venv-quix/.installed .venv-bytewax/.installed ## The venvs of the benchmark's peers (Quix Streams, Bytewax), from their lock files
 
-bench: stack-up peers ## The job beside JVM-only Flink SQL, one Python process, Quix Streams and Bytewax on one shop: events/s, latency at 80 % of peak, memory, ratios (benchmarks/results/, docs/performance.md)
+bench: stack-up peers ## The job beside JVM-only Flink SQL, one Python process, Quix Streams and Bytewax on one shop: events/s, latency at 80 % of peak (40 % if it falls behind), memory, ratios (~35 min; benchmarks/results/, docs/performance.md)
 	$(VENV)/bin/journeyctl bench compare
 
 bench-quick: stack-up peers ## The same on a small shop, to try it (~10 min; results as <date>-quick, docs untouched)
