@@ -63,31 +63,25 @@ def _over(x: float, y: float) -> float:
     return x / y if y and not math.isnan(y) else math.nan
 
 
-def ratios(figures: list[Figures]) -> list[dict[str, Any]]:
+def _ratios(
+    figures: list[Figures], pairs: tuple[tuple[str, str, str], ...], of: dict[str, str]
+) -> list[dict[str, Any]]:
+    """Per (name, numerator, denominator) of `pairs` whose two contenders ran: the ratio of each
+    Figures attribute in `of` (its column name -> attribute)."""
     by = {f.key: f for f in figures}
     return [
-        {
-            "ratio": name,
-            "throughput": _over(by[a].events_per_s, by[b].events_per_s),
-            "p99": _over(by[a].p99_ms, by[b].p99_ms),
-            "memory": _over(by[a].peak_mb, by[b].peak_mb),
-        }
-        for name, a, b in RATIOS
+        {"ratio": name, **{col: _over(getattr(by[a], at), getattr(by[b], at)) for col, at in of.items()}}
+        for name, a, b in pairs
         if a in by and b in by
     ]
+
+
+def ratios(figures: list[Figures]) -> list[dict[str, Any]]:
+    return _ratios(figures, RATIOS, {"throughput": "events_per_s", "p99": "p99_ms", "memory": "peak_mb"})
 
 
 def timer_ratios(figures: list[Figures]) -> list[dict[str, Any]]:
-    by = {f.key: f for f in figures}
-    return [
-        {
-            "ratio": name,
-            "timer_p99": _over(by[a].timer_p99_ms, by[b].timer_p99_ms),
-            "firings_per_s": _over(by[a].firings_per_s, by[b].firings_per_s),
-        }
-        for name, a, b in TIMER_RATIOS
-        if a in by and b in by
-    ]
+    return _ratios(figures, TIMER_RATIOS, {"timer_p99": "timer_p99_ms", "firings_per_s": "firings_per_s"})
 
 
 def _n(v: float | None, fmt: str = ",.0f") -> str:

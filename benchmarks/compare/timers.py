@@ -33,7 +33,8 @@ class TimerRun:
 def measure_timers(
     contender: Contender, base: Settings, folder: Path, run: TimerRun, say: Callable[[str], None]
 ) -> Figures:
-    """At-least-once and 100 ms of out-of-orderness for the job, as its latency target."""
+    """The job's settings are its contender's (`adapt`): at-least-once and its latency target's
+    out-of-orderness."""
     from benchmarks.journey_job import timers
 
     f = Figures(contender.key, contender.label, caveats=contender.caveats)
@@ -58,7 +59,6 @@ def measure_timers(
             say,
             spread_s=run.spread_s,
             runner=running,
-            out_of_orderness_ms=100,
         )
         f.timer_p50_ms, f.timer_p99_ms, f.timer_max_ms, f.firings_per_s = p50, p99, top, rate
     except Exception as e:  # reported in its row; the other contender still runs
