@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from fractions import Fraction
 from functools import lru_cache
 from typing import Any
 
@@ -217,10 +218,12 @@ class Decisions(RunBase):
         if record["channel"] == "preferred" and preferred in usable:
             return preferred, ""
 
-        def score(ch: str) -> tuple[float, int]:
+        def score(ch: str) -> tuple[Fraction, int]:
             delivered, engaged = s.engagement.get(ch, (0, 0))
-            prior = 0.6 if ch == preferred else 0.4 if ch == "email" else 0.2
-            return ((engaged + prior) / (delivered + 1), -ev.CHANNELS.index(ch))
+            prior_tenths = 6 if ch == preferred else 4 if ch == "email" else 2
+            # exact, so that equal rates tie and the channel order decides: in floats 1.2/6 is
+            # below 0.2/1, and a channel engaged once in five lost to one never tried
+            return (Fraction(10 * engaged + prior_tenths, 10 * (delivered + 1)), -ev.CHANNELS.index(ch))
 
         return max(usable, key=score), ""
 

@@ -213,6 +213,18 @@ def test_channel_choice_follows_engagement_skips_bounces_and_falls_back_to_prefe
     }
 
 
+def test_channels_with_equal_engagement_rates_tie_and_the_channel_order_decides() -> None:
+    w = World(only=("welcome_series",))
+    # email is preferred but not consented to: sms and push both start from the same prior
+    w.customer("c-1", consent=("sms", "push"), preferred="email")
+    for i in range(5):
+        w.feedback(f"x{i}", "c-1", "sms", "delivered")
+    w.feedback("x0", "c-1", "sms", "opened")
+    w.at(T0).click("c-1", "Signed Up")
+    # sms: (1 + 0.2) / (5 + 1) = 0.2, push untried: 0.2 / 1 = 0.2; in floats the first is below
+    assert [a["channel"] for a in w.actions()] == ["sms"]
+
+
 def test_vip_with_an_open_urgent_ticket_gets_no_marketing_but_transactional_still_goes() -> None:
     w = World(only=("welcome_series", "loyalty_milestone"))
     row = w.customer("c-1", vip=True, tier="silver")
