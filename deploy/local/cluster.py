@@ -25,7 +25,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-import stack  # deploy/local/stack.py, beside this script (its directory is first on sys.path)
+import stack_base  # deploy/local/stack_base.py, beside this script (its directory is first on sys.path)
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -63,7 +63,7 @@ def pyflink_home() -> Path:
 
 def java_home() -> Path:
     sys.path.insert(0, str(HERE))
-    from stack import _java_major  # the same reading of a JDK's release file
+    from stack_base import _java_major  # the same reading of a JDK's release file
 
     candidates = [Path(os.environ["FLINK_JAVA_HOME"])] if os.environ.get("FLINK_JAVA_HOME") else []
     jvm = Path("/usr/lib/jvm")
@@ -163,7 +163,7 @@ def task_manager_pids() -> list[int]:
     pids: list[int] = []
     for f in (HOME / "run").glob("*taskexecutor.pid"):
         pids += [int(line) for line in f.read_text().split() if line.strip().isdigit()]
-    return [p for p in pids if stack._alive(p)]
+    return [p for p in pids if stack_base._alive(p)]
 
 
 def up() -> None:
