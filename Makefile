@@ -99,10 +99,10 @@ bench: stack-up peers ## The job beside JVM-only Flink SQL, one Python process, 
 bench-quick: stack-up peers ## The same on a small shop, to try it (~10 min; results as <date>-quick, docs untouched)
 	$(VENV)/bin/journeyctl bench compare --quick
 
-bench-timers: stack-up peers ## Timer lateness of the job and Bytewax, 1M waits each due over 30 min, one after the other (~80 min; docs/performance.md)
+bench-timers: stack-up peers ## Timer lateness of the job and Bytewax, 1M waits each due over 30 min, one after the other (~90 min; docs/performance.md)
 	$(VENV)/bin/journeyctl bench compare --timers
 
-bench-timers-quick: stack-up peers ## The same with 100k waits due over a minute (~10 min; docs untouched)
+bench-timers-quick: stack-up peers ## The same with 100k waits due over a minute (~13 min; docs untouched)
 	$(VENV)/bin/journeyctl bench compare --timers --quick
 
 bench-micro: setup ## The codecs and the engine alone, no Kafka, no Flink (targets in docs/benchmarks.md)

@@ -474,9 +474,12 @@ def timers(
     """(p50, p99, max lateness in ms, highest firing rate over 10 s). `runner` makes a context
     in which something other than the job does the work (`make bench`'s peers); by default the
     job runs `where`."""
-    # every entry must be in state before the first wait is due: writing and reading them all
-    # takes a while (allow 2,000/s), on top of the spread the entries are stamped over
-    wait_s = wait_s or spread_s + 120 + waits // 2_000
+    # every entry must be in state before the first wait is due, or the time left reading them
+    # counts as lateness: allow 1,500 records/s (the CRM rows and the entries) on top of the
+    # spread the entries are stamped over. At 2,000/s a million waits came due while the job,
+    # reading 2,400/s with pauses, had 1 % of its backlog left (2026-12-07)
+    customers = customers or min(waits, 100_000)
+    wait_s = wait_s or spread_s + 120 + (customers + waits) // 1_500
     definitions = folder / "bench-definitions"
     definitions.mkdir(exist_ok=True)
     for f in DEFINITIONS.glob("*.yaml"):
@@ -484,7 +487,6 @@ def timers(
     (definitions / "bench_timer.yaml").write_text(BENCH_WAIT.replace("WAIT", f"{wait_s}s"))
     s = _settings(base, folder, definitions=str(definitions), **journeys)
     zone = daytime_zone()
-    customers = customers or min(waits, 100_000)
     w = _Writer(s)
     start = int(time.time() * 1000)
     spread = spread_s * 1000

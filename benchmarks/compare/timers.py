@@ -5,7 +5,7 @@ idle machine.
 Each gets `waits` carts that wait a fixed time, due evenly over `spread_s`
 (`benchmarks.journey_job.timers`): lateness p50/p99/max from each wait's due moment to its action
 seen by a read_committed consumer, the highest firing rate over 10 s, and the peak memory of its
-processes holding them all. At a million waits over 30 minutes this takes about 40 minutes per
+processes holding them all. At a million waits over 30 minutes this takes about 45 minutes per
 contender, which is why it is not part of `make bench`.
 """
 
