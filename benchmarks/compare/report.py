@@ -88,6 +88,11 @@ def _n(v: float | None, fmt: str = ",.0f") -> str:
     return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, fmt)
 
 
+def _ratio(v: float | None) -> str:
+    """Two decimals, or two significant digits below 0.01: a ratio of 0.0008 is not 0.00."""
+    return _n(v, ".2f" if v is None or math.isnan(v) or abs(v) >= 0.01 else ".2g")
+
+
 def _caveats(figures: list[Figures]) -> list[str]:
     """What each contender does not do as the job does, under the table."""
     notes = [f"- {f.label}: {f.caveats.strip('; ')}" for f in figures if f.caveats.strip("; ")]
@@ -129,7 +134,7 @@ def table(figures: list[Figures], rows: list[dict[str, Any]]) -> str:
         ],
         figures,
         ["ratio", "throughput", "p99", "memory"],
-        [[r["ratio"], *(_n(r[k], ".2f") for k in ("throughput", "p99", "memory"))] for r in rows],
+        [[r["ratio"], *(_ratio(r[k]) for k in ("throughput", "p99", "memory"))] for r in rows],
     )
 
 
@@ -143,7 +148,7 @@ def timers_table(figures: list[Figures], rows: list[dict[str, Any]]) -> str:
         ],
         figures,
         ["ratio", "lateness p99", "firings/s"],
-        [[r["ratio"], _n(r["timer_p99"], ".2f"), _n(r["firings_per_s"], ".2f")] for r in rows],
+        [[r["ratio"], _ratio(r["timer_p99"]), _ratio(r["firings_per_s"])] for r in rows],
     )
 
 
@@ -171,12 +176,23 @@ def machine() -> dict[str, Any]:
     }
 
 
+def _nulls(v: Any) -> Any:
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    if isinstance(v, dict):
+        return {k: _nulls(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_nulls(x) for x in v]
+    return v
+
+
 def save(when: datetime, name: str, body: dict[str, Any]) -> Path:
     """`benchmarks/results/<date>[-name].json`, with the date and the machine."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / (when.strftime("%Y-%m-%d") + (f"-{name}" if name else "") + ".json")
     body = {"date": when.isoformat(timespec="seconds"), "machine": machine(), **body}
-    path.write_text(json.dumps(body, indent=2) + "\n")
+    # a figure a contender has not got is null, not NaN: NaN is not JSON, and jq refuses it
+    path.write_text(json.dumps(_nulls(body), indent=2, allow_nan=False) + "\n")
     return path
 
 

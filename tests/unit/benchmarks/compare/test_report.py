@@ -73,3 +73,24 @@ def test_what_a_contender_does_not_do_is_said_under_the_table() -> None:
     text = table([quix, plain], [])
     assert "- Quix Streams: no per-key timers; one process" in text
     assert "- one process:" not in text
+
+
+def test_a_ratio_far_below_one_keeps_its_digits() -> None:
+    job = Figures("job-minicluster-alo", "job", timer_p50_ms=200, timer_p99_ms=223, timer_max_ms=400)
+    job.firings_per_s = 558.0
+    bytewax = Figures("bytewax", "Bytewax", timer_p50_ms=2_184, timer_p99_ms=280_428, timer_max_ms=295_581)
+    bytewax.firings_per_s = 2_508.0
+    text = timers_table([job, bytewax], timer_ratios([job, bytewax]))
+    assert "| this job / Bytewax | 0.0008 | 0.22 |" in text
+
+
+def test_results_are_json_with_null_for_a_figure_not_taken(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    monkeypatch.setattr(report, "RESULTS", tmp_path)
+    timers_only = Figures("bytewax", "Bytewax", timer_p99_ms=1_200)
+    path = report.save(datetime(2026, 12, 7, tzinfo=UTC), "timers", {"contenders": [vars(timers_only)]})
+    text = path.read_text()
+    assert "NaN" not in text
+    row = json.loads(text)["contenders"][0]
+    assert row["events_per_s"] is None and row["timer_p99_ms"] == 1_200
