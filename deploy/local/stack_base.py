@@ -96,6 +96,11 @@ def service_tag(name: str) -> str:
     return f"journey.stack={STACK_HOME}/{name}"
 
 
+def service_marker(name: str) -> str:
+    """The tag as a JVM system property."""
+    return f"-D{service_tag(name)}"
+
+
 # --------------------------------------------------------------------------- processes
 
 
@@ -184,8 +189,7 @@ class Service:
 
     @property
     def marker(self) -> str:
-        """The tag as a JVM system property."""
-        return f"-D{self.tag}"
+        return service_marker(self.name)
 
     def pid(self) -> int | None:
         try:

@@ -29,7 +29,7 @@ from stack_base import (
     _port_open,
     fail,
     find_java,
-    service_tag,
+    service_marker,
 )
 from stack_postgres import SOURCES
 
@@ -97,7 +97,7 @@ def _connect_command() -> list[str]:
     return [
         str(find_java(17)),
         "-Xmx512m",
-        f"-D{service_tag('connect')}",
+        service_marker("connect"),
         "-cp",
         str(KAFKA_LIBS / "*"),
         f"-Dlog4j2.configurationFile={CONNECT_CONF / 'log4j2.yaml'}",

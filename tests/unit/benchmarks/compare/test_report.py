@@ -85,11 +85,14 @@ def test_a_ratio_far_below_one_keeps_its_digits() -> None:
 
 
 def test_results_are_json_with_null_for_a_figure_not_taken(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import dataclasses
     import json
 
     monkeypatch.setattr(report, "RESULTS", tmp_path)
     timers_only = Figures("bytewax", "Bytewax", timer_p99_ms=1_200)
-    path = report.save(datetime(2026, 12, 7, tzinfo=UTC), "timers", {"contenders": [vars(timers_only)]})
+    path = report.save(
+        datetime(2026, 12, 7, tzinfo=UTC), "timers", {"contenders": [dataclasses.asdict(timers_only)]}
+    )
     text = path.read_text()
     assert "NaN" not in text
     row = json.loads(text)["contenders"][0]
